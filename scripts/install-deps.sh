@@ -1,0 +1,31 @@
+#!/bin/sh
+# Install the Debian packages moesim needs to build, test and plot.
+# Idempotent: packages already present are skipped, so running it twice is
+# cheap. Called by the README's two set-up commands and by .ci/run.
+set -eu
+
+PKGS="meson ninja-build pkg-config gcc libc6-dev \
+libglib2.0-dev libigraph-dev libgsl-dev check libglpk-dev libjson-glib-dev \
+gnuplot-nox valgrind"
+
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+echo "install-deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >&2
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >&2

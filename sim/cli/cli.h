@@ -1,0 +1,26 @@
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* A `moesim` subcommand: receives argv with argv[0] = "moesim NAME" and
+ * returns the process exit status (0 ok, 1 runtime failure, 2 bad input). */
+typedef struct
+{
+  const char *name;
+  const char *summary;
+  int (*main) (int argc, char **argv);
+} MsimCommand;
+
+/* Prints "moesim: error: MESSAGE" on stderr and returns the exit status
+ * for @error (see msim_error_exit_status); takes ownership of @error. */
+int msim_cli_fail (GError *error);
+
+/* Parses options with @context; on failure prints the error and the usage
+ * hint, and returns FALSE. */
+gboolean msim_cli_parse (GOptionContext *context, int *argc, char ***argv);
+
+int msim_cmd_bench (int argc, char **argv);
+
+G_END_DECLS

@@ -1,0 +1,165 @@
+/* moesim bench: the simulator's own speed, measured by commands anyone can
+ * rerun.  Each benchmark runs several times and reports every run plus the
+ * median, because this class of machine is noisy. */
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_statistics_double.h>
+#include <gsl/gsl_sort.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "event-queue.h"
+#include "msim-error.h"
+
+static double
+median (double *v, gsize n)
+{
+  gsl_sort (v, 1, n);
+  return gsl_stats_median_from_sorted_data (v, 1, n);
+}
+
+/* The classic hold model: a queue of @prefill events, then @ops operations
+ * each popping the earliest event and pushing a new one at its time plus an
+ * exponential increment (mean 1 us).  With @cancel_every > 0, every
+ * cancel_every-th operation also cancels a random pending event and pushes a
+ * replacement, exercising handle lookups.  Increments and victims are drawn
+ * before the clock starts, so the figure measures the queue, not the RNG. */
+static double
+hold_run (guint prefill, guint64 ops, guint cancel_every, guint64 seed, guint64 *checksum)
+{
+  gsl_rng *rng = gsl_rng_alloc (gsl_rng_mt19937);
+  gsl_rng_set (rng, seed);
+  const double mean_ps = 1e6;
+  gsize ninc = ops + prefill + (cancel_every ? ops / cancel_every + 1 : 0);
+  MsimTime *inc = g_new (MsimTime, ninc);
+  for (gsize i = 0; i < ninc; i++)
+    inc[i] = (MsimTime) gsl_ran_exponential (rng, mean_ps);
+  guint32 *victims = NULL;
+  gsize nvict = cancel_every ? ops / cancel_every + 1 : 0;
+  if (nvict)
+    {
+      victims = g_new (guint32, nvict);
+      for (gsize i = 0; i < nvict; i++)
+        victims[i] = (guint32) gsl_rng_uniform_int (rng, prefill);
+    }
+  gsl_rng_free (rng);
+
+  MsimEventQueue *q = msim_event_queue_new ();
+  msim_event_queue_reserve (q, prefill + 1);
+  MsimEventHandle *handles = g_new (MsimEventHandle, prefill);
+  gsize k = 0, v = 0;
+  for (guint i = 0; i < prefill; i++)
+    handles[i] = msim_event_queue_push (q, inc[k++], NULL, GUINT_TO_POINTER (i));
+
+  guint64 sum = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  for (guint64 op = 0; op < ops; op++)
+    {
+      MsimEvent ev;
+      msim_event_queue_pop (q, &ev);
+      guint idx = GPOINTER_TO_UINT (ev.data);
+      sum += (guint64) ev.time;
+      handles[idx] = msim_event_queue_push (q, ev.time + inc[k++], NULL, ev.data);
+      if (cancel_every && op % cancel_every == 0)
+        {
+          guint victim = victims[v++];
+          MsimTime now = ev.time;
+          msim_event_queue_cancel (q, handles[victim]);
+          handles[victim]
+              = msim_event_queue_push (q, now + inc[k++], NULL, GUINT_TO_POINTER (victim));
+        }
+    }
+  gint64 t1 = g_get_monotonic_time ();
+  *checksum = sum;
+  msim_event_queue_free (q);
+  g_free (handles);
+  g_free (inc);
+  g_free (victims);
+  return (double) (t1 - t0) / 1e6;
+}
+
+static int
+bench_queue (int argc, char **argv)
+{
+  gint prefill = 100000;
+  gint64 ops = 10000000;
+  gint runs = 5;
+  gint64 seed = 1;
+  gint cancel_pct = 10;
+  GOptionEntry entries[] = {
+    { "prefill", 0, 0, G_OPTION_ARG_INT, &prefill, "Events in the queue (default 100000)", "N" },
+    { "ops", 0, 0, G_OPTION_ARG_INT64, &ops, "Hold operations per run (default 1e7)", "N" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Repetitions; the median is reported (default 5)",
+      "N" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "RNG seed (default 1)", "S" },
+    { "cancel-percent", 0, 0, G_OPTION_ARG_INT, &cancel_pct,
+      "Share of operations that also cancel a random event in the second variant (default 10)",
+      "P" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- event queue hold-model benchmark");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!msim_cli_parse (ctx, &argc, &argv))
+    return 2;
+  if (prefill < 1 || ops < 1 || runs < 1 || runs > 1000 || seed < 0 || cancel_pct < 1
+      || cancel_pct > 100 || prefill > 100000000 || ops > G_GINT64_CONSTANT (10000000000))
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench queue: --prefill must be in 1..1e8, --ops in "
+                                       "1..1e10, --runs in 1..1000, --cancel-percent in 1..100, "
+                                       "--seed >= 0"));
+
+  printf ("bench queue: hold model, prefill %d events, %" G_GINT64_FORMAT
+          " pop+push operations per run, exponential increments, seed %" G_GINT64_FORMAT
+          ", %d runs\n",
+          prefill, ops, seed, runs);
+  printf ("%-14s %4s %10s %12s\n", "variant", "run", "seconds", "Mops/s");
+  const struct
+  {
+    const char *name;
+    guint cancel_every;
+  } variants[] = { { "hold", 0 }, { "hold+cancel", (guint) (100 / cancel_pct) } };
+  for (gsize vi = 0; vi < G_N_ELEMENTS (variants); vi++)
+    {
+      g_autofree double *rates = g_new (double, runs);
+      guint64 check0 = 0;
+      for (int r = 0; r < runs; r++)
+        {
+          guint64 check = 0;
+          double s = hold_run ((guint) prefill, (guint64) ops, variants[vi].cancel_every,
+                               (guint64) seed, &check);
+          if (r == 0)
+            check0 = check;
+          else if (check != check0)
+            return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_RUNTIME,
+                                               "bench queue: runs with the same seed popped "
+                                               "different events (determinism broken)"));
+          rates[r] = (double) ops / s / 1e6;
+          printf ("%-14s %4d %10.3f %12.2f\n", variants[vi].name, r + 1, s, rates[r]);
+        }
+      printf ("%-14s %4s %10s %12.2f  (median Mops/s)\n", variants[vi].name, "med", "",
+              median (rates, runs));
+      fflush (stdout);
+    }
+  return 0;
+}
+
+int
+msim_cmd_bench (int argc, char **argv)
+{
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      FILE *out = argc < 2 ? stderr : stdout;
+      fprintf (out, "Usage: moesim bench WHAT [OPTION...]\n\n"
+                    "  queue     event-queue hold model (events/s)\n"
+                    "\nRun 'moesim bench WHAT --help' for options.\n");
+      return argc < 2 ? 2 : 0;
+    }
+  const char *what = argv[1];
+  g_autofree char *prg = g_strdup_printf ("%s %s", argv[0], what);
+  argv[1] = prg;
+  if (strcmp (what, "queue") == 0)
+    return bench_queue (argc - 1, argv + 1);
+  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue)\n", what);
+  return 2;
+}

@@ -1,0 +1,87 @@
+/* moesim: the command-line front end.  Each subcommand parses its own
+ * options with GOptionContext and returns an exit status:
+ * 0 success, 1 runtime failure, 2 bad input or usage. */
+#include <igraph.h>
+#include <gsl/gsl_errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "msim-error.h"
+
+static const MsimCommand commands[] = {
+  { "bench", "measure the simulator's own speed (queue, network)", msim_cmd_bench },
+};
+
+int
+msim_cli_fail (GError *error)
+{
+  int status = msim_error_exit_status (error);
+  if (status == 0)
+    status = 1;
+  g_printerr ("moesim: error: %s\n", error ? error->message : "unknown error");
+  g_clear_error (&error);
+  return status;
+}
+
+gboolean
+msim_cli_parse (GOptionContext *context, int *argc, char ***argv)
+{
+  g_autoptr (GError) error = NULL;
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      g_printerr ("moesim: error: %s (try --help)\n", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: moesim COMMAND [OPTION...]\n\n"
+                "Discrete-event simulator of Mixture-of-Experts routing on multi-GPU clusters.\n\n"
+                "Commands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nRun 'moesim COMMAND --help' for a command's options.\n"
+                "  --version  print the version and exit\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  /* igraph and GSL abort on error by default; moesim turns their return
+   * codes into GErrors at each call site instead. */
+  igraph_set_error_handler (igraph_error_handler_printignore);
+  igraph_set_warning_handler (igraph_warning_handler_ignore);
+  gsl_set_error_handler_off ();
+
+  if (argc < 2)
+    {
+      usage (stderr);
+      return 2;
+    }
+  if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "version") == 0)
+    {
+      printf ("moesim %s\n", MSIM_VERSION);
+      return 0;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
+      || strcmp (argv[1], "help") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      {
+        g_autofree char *prg = g_strdup_printf ("moesim %s", commands[i].name);
+        argv[1] = prg;
+        return commands[i].main (argc - 1, argv + 1);
+      }
+  g_printerr ("moesim: error: unknown command '%s' (run 'moesim --help')\n", argv[1]);
+  return 2;
+}
