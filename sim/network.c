@@ -1,51 +1,48 @@
 /*
- * The flow-level network model: max-min fair sharing, solved incrementally.
+ * The flow-level network model: max-min fair sharing, solved on links.
  *
- * ## What is maintained
- * For every active flow: its rate, the bytes left at its last settle time,
- * and a *bottleneck* link: a saturated link on which no flow has a higher
- * rate.  For every link: its load (the sum of its flows' rates), its flows,
- * and the list of flows whose bottleneck it is; those flows all share one
- * rate, the link's *level*, which is the highest rate on the link.
+ * ## Why links, not flows
+ * In a max-min allocation every flow has a bottleneck: a saturated link on
+ * which no flow is faster.  The flows bottlenecked on one link all share
+ * that link's *level* (its fair share), so the whole allocation is given by
+ * (a) which link each flow is bottlenecked on and (b) one level per link.
+ * When a flow of a skewed all-to-all finishes, hundreds of flows change
+ * rate, but almost none change bottleneck (measured with
+ * `moesim bench network --gpus 64`: about 800 rate changes and 9 bottleneck
+ * changes per completion).  So the solver works on links:
  *
- * A feasible allocation in which every flow has such a bottleneck is the
- * max-min fair allocation (Bertsekas and Gallager, Data Networks, 6.5.2),
- * and it is unique.  So the solver does not need to recompute everything
- * after a change: it recomputes a region U of flows and then *proves* that
- * the rest is still fair, by checking the bottleneck condition only where
- * the region's new rates can have broken it.
+ *  - c(k, m) counts the flows bottlenecked on k that cross m (one sparse
+ *    row per bottleneck link, including c(k, k), the flows of k).
+ *  - Progressive filling runs over links: the link with the smallest fair
+ *    share residual/unfrozen saturates next; its level is that share, and
+ *    its row says how much capacity its flows take from every other link.
+ *    Only when a link saturates while flows bottlenecked elsewhere (or new
+ *    flows) still cross it are individual flows touched: they move to it.
+ *  - Bytes are tracked per link, not per flow: a link's *potential*
+ *    phi(t) is the integral of its level, i.e. the bytes each of its flows
+ *    has moved.  A flow bottlenecked on k finishes when phi_k reaches its
+ *    target (phi_k at assignment + bytes left), so each link keeps a heap of
+ *    its flows' targets and the network one event per link.  A level change
+ *    reschedules one event, not one per flow.
  *
- * ## One re-solve (a batch: everything that changed at one simulated time)
- * 1. Seeds: flows that started, plus the flows bottlenecked on any link a
- *    started or finished flow crosses (only they can gain or lose: a flow
- *    bottlenecked elsewhere keeps its bottleneck).
- * 2. Round: progressive filling of U alone, every other flow keeping its
- *    rate (each link's capacity minus its fixed flows' load is what U may
- *    use).  The region's flows are listed per link in a CSR scratch array,
- *    and links sit in a heap keyed by fair share, so a round costs
- *    O(|U| hops log links) and never walks a link's other flows.
- * 3. Validation, on the links U crosses (the only links whose load or
- *    highest rate can have changed):
- *      - a link with fixed bottlenecked flows that is no longer saturated,
- *        or on which a region flow now exceeds their level, or on which a
- *        region flow was frozen below their level: those fixed flows join U;
- *      - a link on which region flows were frozen but no fixed flow is
- *        bottlenecked: any fixed flow there with a higher rate joins U (a
- *        scan of that link, counted in the statistics).
- *    If U grew, go back to 2; U only grows, so this terminates.
- * 4. Commit: new rates, bottlenecks and loads; settle remaining bytes of the
- *    flows whose rate changed and move their completion events.
- * Every flow then has a bottleneck, so the result equals a from-scratch
- * solve (tests check this against msim_maxmin_reference on random cases).
+ * ## Doing less than a full solve
+ * Removing a flow whose rate was r cannot change any flow slower than r
+ * (below level r progressive filling runs exactly as before, because the
+ * removed flow's links do not saturate below r).  So a batch of
+ * completions restarts the filling at the smallest removed rate: the links
+ * at lower levels keep their levels and their flows are never visited.
+ * Each link's load (sum of rates crossing it) is maintained so the restart
+ * can start from the right residual capacities.  A batch that adds flows
+ * restarts from zero.
  *
- * Typical cost: when one flow of an all-to-all finishes, U is the flows
- * bottlenecked on its two or three links, not the whole all-to-all: SimGrid
- * re-solves every coupled flow on every completion, which is what makes it
- * grow faster than the square of the flow count.
+ * Cost of a batch: O(nnz of the restarted rows + links touched x log) plus
+ * O(hops) per flow that starts, ends or changes bottleneck.  All changes at
+ * one simulated time (first bytes, completions, flows started by callbacks)
+ * form one batch.
  *
- * Remaining bytes are settled lazily (remaining -= rate * elapsed only when
- * a rate changes), and flows finishing at the same picosecond are removed
- * together before one re-solve.
+ * The result is the exact max-min allocation: tests compare it with a
+ * from-scratch per-flow solve (msim_maxmin_reference) on random cases, and
+ * --check does so at every batch.
  */
 #include "network.h"
 
@@ -56,9 +53,6 @@
 
 #define NIL G_MAXUINT32
 #define MAX_HOPS 32
-
-/* Relative tolerance for "saturated" and "equal rate" decisions. */
-#define EPS MSIM_REL_EPS
 
 enum
 {
@@ -75,26 +69,18 @@ typedef struct
 
 typedef struct
 {
-  double remaining; /* bytes left at time `updated` */
-  double rate;
   double bytes;
-  double new_rate; /* round scratch */
-  MsimTime updated;
+  double target; /* potential of its bottleneck link at which it completes */
   MsimTime start;
   MsimTime first_byte;
-  MsimTime end;
-  MsimEventHandle ev; /* first-byte or completion event */
+  MsimEventHandle ev; /* first-byte event */
   MsimFlowDoneFunc done;
   gpointer data;
-  guint32 hop0; /* offset of the flow's hops in the hop pool */
+  guint32 hop0; /* offset of its hops in the hop pool; free-list link when free */
   guint32 nhops;
-  guint32 bn; /* bottleneck link, NIL if none */
-  guint32 bn_prev, bn_next;
+  guint32 bn;       /* bottleneck link, NIL if unassigned */
+  guint32 heap_pos; /* position in its bottleneck link's target heap */
   guint32 gen;
-  guint32 in_region; /* == net->batch_epoch when in U */
-  guint32 frozen;    /* == net->round_epoch once frozen in this round */
-  guint32 seeded;    /* == net->seed_epoch when queued as a seed */
-  guint32 sub_bn;    /* round scratch: link the flow froze on */
   guint8 state;
 } Flow;
 
@@ -106,20 +92,39 @@ typedef struct
 
 typedef struct
 {
+  guint32 m; /* link */
+  guint32 c; /* flows bottlenecked on the row's link that cross m */
+} RowEnt;
+
+typedef struct
+{
   double cap;
-  double load;
   double level; /* rate of the flows bottlenecked here */
-  Entry *e;
-  guint32 n, e_cap;
-  guint32 bn_head, bn_count;
-  double bytes; /* carried up to `since` */
+  double load;  /* sum of the rates of the flows crossing it */
+  double phi;   /* bytes moved by each of its bottlenecked flows, at phi_t */
+  MsimTime phi_t;
+  double bytes; /* carried, up to `since` */
   MsimTime since;
-  /* round scratch */
-  guint32 mark;
-  guint32 u_count, u_bn_count, u_off, u_fill, unfrozen;
-  guint32 heap_pos;
-  gboolean is_sub_bn;
-  double u_old_sum, u_new_sum, u_new_max, bn_rate, residual;
+
+  Entry *e; /* flows crossing the link */
+  guint32 n, e_cap;
+
+  guint32 *heap; /* its bottlenecked flows, min-heap by target */
+  guint32 heap_len, heap_cap;
+
+  /* Row c(this, m): sparse counts with an open-addressing index. */
+  RowEnt *row;
+  guint32 rlen, rcap, rzero;
+  guint32 *ridx;
+  guint32 ridx_cap;
+
+  MsimEventHandle cev; /* completion event of its earliest flow */
+  gboolean resched;    /* its completion time must be recomputed */
+  gboolean listed;     /* in net->bn_links */
+
+  /* solve scratch (residuals and unfrozen counts live in MsimNetwork's
+   * dense arrays, which the hot loops stream through) */
+  guint32 mark, frozen_mark, upper_mark;
 } Link;
 
 typedef struct
@@ -128,6 +133,12 @@ typedef struct
   MsimFlowDoneFunc done;
   gpointer data;
 } Done;
+
+typedef struct
+{
+  double key;
+  guint32 link;
+} HeapItem;
 
 struct _MsimNetwork
 {
@@ -140,30 +151,34 @@ struct _MsimNetwork
   guint32 n_flows, flows_cap;
   guint32 free_flow;
 
-  Hop *hops; /* pool; blocks of equal size recycled through free lists */
+  Hop *hops;
   guint32 n_hops, hops_cap;
   guint32 hop_free[MAX_HOPS + 1];
 
   MsimEventQueue *first_bytes; /* data = flow index */
-  MsimEventQueue *completions;
+  MsimEventQueue *completions; /* data = link index */
 
-  GArray *seeds;  /* guint32 flow indices */
-  GArray *region; /* U */
-  GArray *touched;
-  GArray *ulist;
-  guint32 *heap;
-  guint32 heap_len, heap_cap;
+  GArray *bn_links;  /* links with bottlenecked flows (may hold stale entries) */
+  guint32 *touched;  /* solve scratch: links touched by this batch */
+  guint32 n_touched;
+  GArray *upper;     /* solve scratch */
+  GArray *new_flows; /* flows activated since the last solve */
+  GArray *resched;   /* links whose completion must be recomputed */
+  double *res;       /* per link: capacity left for unfrozen flows */
+  guint32 *unf;      /* per link: unfrozen flows crossing it */
+  HeapItem *pq;      /* solve's lazy min-heap of links */
+  guint32 pq_len, pq_cap;
   GArray *done;
 
-  guint32 batch_epoch, round_epoch, seed_epoch;
+  double restart_level; /* smallest rate removed since the last solve */
   gboolean dirty;
+  guint32 epoch;
+  guint64 batches_since_exact;
   gboolean check, check_reference;
   MsimNetworkStats stats;
 };
 
-static const MsimModelClass network_class;
-
-/* ---------- helpers ---------- */
+/* ---------- small helpers ---------- */
 
 static inline MsimTime
 now_of (const MsimNetwork *net)
@@ -177,8 +192,14 @@ flow_hops (MsimNetwork *net, const Flow *f)
   return &net->hops[f->hop0];
 }
 
+static inline double
+flow_rate (const MsimNetwork *net, const Flow *f)
+{
+  return f->bn == NIL ? 0.0 : net->links[f->bn].level;
+}
+
 static void
-settle_link (Link *l, MsimTime now)
+settle_bytes (Link *l, MsimTime now)
 {
   if (now > l->since)
     {
@@ -187,17 +208,30 @@ settle_link (Link *l, MsimTime now)
     }
 }
 
+/* Brings the potential to @now at the current level.  An empty link has no
+ * flows to measure, so its potential restarts from zero (which also keeps
+ * the targets small and precise). */
 static void
-settle_flow (Flow *f, MsimTime now)
+settle_phi (Link *l, MsimTime now)
 {
-  if (now > f->updated)
+  if (l->heap_len == 0)
+    l->phi = 0.0;
+  else if (now > l->phi_t)
+    l->phi += l->level * msim_time_to_seconds (now - l->phi_t);
+  l->phi_t = now;
+}
+
+static void
+mark_resched (MsimNetwork *net, guint32 li)
+{
+  if (!net->links[li].resched)
     {
-      f->remaining -= f->rate * msim_time_to_seconds (now - f->updated);
-      if (f->remaining < 0.0)
-        f->remaining = 0.0;
-      f->updated = now;
+      net->links[li].resched = TRUE;
+      g_array_append_val (net->resched, li);
     }
 }
+
+/* ---------- flow and hop pools ---------- */
 
 static guint32
 alloc_hops (MsimNetwork *net, guint32 n)
@@ -233,7 +267,7 @@ alloc_flow (MsimNetwork *net)
   if (net->free_flow != NIL)
     {
       guint32 i = net->free_flow;
-      net->free_flow = net->flows[i].bn_next;
+      net->free_flow = net->flows[i].hop0;
       return i;
     }
   if (net->n_flows == net->flows_cap)
@@ -253,7 +287,7 @@ free_flow (MsimNetwork *net, guint32 i)
   f->state = FLOW_FREE;
   if (++f->gen == 0)
     f->gen = 1;
-  f->bn_next = net->free_flow;
+  f->hop0 = net->free_flow;
   net->free_flow = i;
 }
 
@@ -273,313 +307,313 @@ flow_index (const MsimNetwork *net, MsimFlowId id)
   return i;
 }
 
-static void
-bn_unlink (MsimNetwork *net, guint32 fi)
+/* ---------- per-link rows c(k, .) ---------- */
+
+static inline guint32
+row_hash (guint32 m)
 {
-  Flow *f = &net->flows[fi];
-  if (f->bn == NIL)
-    return;
-  Link *l = &net->links[f->bn];
-  if (f->bn_prev != NIL)
-    net->flows[f->bn_prev].bn_next = f->bn_next;
-  else
-    l->bn_head = f->bn_next;
-  if (f->bn_next != NIL)
-    net->flows[f->bn_next].bn_prev = f->bn_prev;
-  l->bn_count--;
-  f->bn = NIL;
+  return m * 2654435761u;
 }
 
 static void
-bn_link (MsimNetwork *net, guint32 fi, guint32 li)
+row_reindex (Link *k)
 {
-  Flow *f = &net->flows[fi];
-  Link *l = &net->links[li];
-  f->bn = li;
-  f->bn_prev = NIL;
-  f->bn_next = l->bn_head;
-  if (l->bn_head != NIL)
-    net->flows[l->bn_head].bn_prev = fi;
-  l->bn_head = fi;
-  l->bn_count++;
+  guint32 need = 16;
+  while (need < 2 * k->rlen + 2)
+    need <<= 1;
+  if (need != k->ridx_cap)
+    {
+      g_free (k->ridx);
+      k->ridx = g_new (guint32, need);
+      k->ridx_cap = need;
+    }
+  memset (k->ridx, 0, need * sizeof (guint32));
+  for (guint32 i = 0; i < k->rlen; i++)
+    {
+      guint32 s = row_hash (k->row[i].m) & (need - 1);
+      while (k->ridx[s])
+        s = (s + 1) & (need - 1);
+      k->ridx[s] = i + 1;
+    }
+}
+
+/* Drops zero counts once they are half the row. */
+static void
+row_compact (Link *k)
+{
+  guint32 j = 0;
+  for (guint32 i = 0; i < k->rlen; i++)
+    if (k->row[i].c > 0)
+      k->row[j++] = k->row[i];
+  k->rlen = j;
+  k->rzero = 0;
+  row_reindex (k);
 }
 
 static void
-add_seed (MsimNetwork *net, guint32 fi)
+row_add (Link *k, guint32 m, gint delta)
 {
-  Flow *f = &net->flows[fi];
-  if (f->seeded == net->seed_epoch)
-    return;
-  f->seeded = net->seed_epoch;
-  g_array_append_val (net->seeds, fi);
+  if (k->ridx_cap < 2 * k->rlen + 2)
+    row_reindex (k);
+  guint32 mask = k->ridx_cap - 1;
+  guint32 s = row_hash (m) & mask;
+  while (k->ridx[s])
+    {
+      guint32 i = k->ridx[s] - 1;
+      if (k->row[i].m == m)
+        {
+          if (k->row[i].c == 0)
+            k->rzero--;
+          k->row[i].c = (guint32) ((gint64) k->row[i].c + delta);
+          if (k->row[i].c == 0 && ++k->rzero > 4 && k->rzero * 4 > k->rlen)
+            row_compact (k);
+          return;
+        }
+      s = (s + 1) & mask;
+    }
+  g_assert (delta > 0);
+  if (k->rlen == k->rcap)
+    {
+      k->rcap = MAX (8u, k->rcap * 2u);
+      k->row = g_renew (RowEnt, k->row, k->rcap);
+    }
+  k->row[k->rlen] = (RowEnt) { m, (guint32) delta };
+  k->rlen++;
+  k->ridx[s] = k->rlen;
 }
 
-/* The flows bottlenecked on @li may gain or lose when @li's flows change. */
-static void
-seed_link (MsimNetwork *net, guint32 li)
-{
-  for (guint32 g = net->links[li].bn_head; g != NIL; g = net->flows[g].bn_next)
-    add_seed (net, g);
-}
-
-static void
-schedule_completion (MsimNetwork *net, guint32 fi, MsimTime now)
-{
-  Flow *f = &net->flows[fi];
-  MsimTime dt = 0;
-  if (f->remaining > 0.0 && !msim_time_for_bytes (f->remaining, f->rate, &dt))
-    dt = MSIM_TIME_NEVER - now; /* a rate so low the flow never ends in range */
-  MsimTime end = msim_time_add_sat (now, dt);
-  if (f->ev != MSIM_EVENT_HANDLE_NONE && msim_event_queue_is_pending (net->completions, f->ev))
-    f->ev = msim_event_queue_reschedule (net->completions, f->ev, end);
-  else
-    f->ev = msim_event_queue_push (net->completions, end, NULL, GUINT_TO_POINTER (fi));
-  f->end = end;
-}
-
-/* ---------- the region solve ---------- */
-
-static inline double
-share_of (const Link *l)
-{
-  return MAX (l->residual, 0.0) / l->unfrozen;
-}
+/* ---------- per-link target heaps ---------- */
 
 static inline gboolean
-heap_less (const MsimNetwork *net, guint32 a, guint32 b)
+target_less (const MsimNetwork *net, guint32 a, guint32 b)
 {
-  double sa = share_of (&net->links[a]), sb = share_of (&net->links[b]);
-  return sa < sb || (sa == sb && a < b);
+  const Flow *fa = &net->flows[a], *fb = &net->flows[b];
+  return fa->target < fb->target || (fa->target == fb->target && a < b);
 }
 
 static void
-heap_place (MsimNetwork *net, guint32 pos, guint32 li)
+th_place (MsimNetwork *net, Link *l, guint32 pos, guint32 fi)
 {
-  net->heap[pos] = li;
-  net->links[li].heap_pos = pos;
+  l->heap[pos] = fi;
+  net->flows[fi].heap_pos = pos;
 }
 
 static void
-heap_up (MsimNetwork *net, guint32 pos, guint32 li)
+th_up (MsimNetwork *net, Link *l, guint32 pos, guint32 fi)
 {
   while (pos > 0)
     {
-      guint32 parent = (pos - 1) / 2;
-      if (!heap_less (net, li, net->heap[parent]))
+      guint32 p = (pos - 1) / 2;
+      if (!target_less (net, fi, l->heap[p]))
         break;
-      heap_place (net, pos, net->heap[parent]);
-      pos = parent;
+      th_place (net, l, pos, l->heap[p]);
+      pos = p;
     }
-  heap_place (net, pos, li);
+  th_place (net, l, pos, fi);
 }
 
 static void
-heap_down (MsimNetwork *net, guint32 pos, guint32 li)
+th_down (MsimNetwork *net, Link *l, guint32 pos, guint32 fi)
 {
   for (;;)
     {
       guint32 c = 2 * pos + 1;
-      if (c >= net->heap_len)
+      if (c >= l->heap_len)
         break;
-      if (c + 1 < net->heap_len && heap_less (net, net->heap[c + 1], net->heap[c]))
+      if (c + 1 < l->heap_len && target_less (net, l->heap[c + 1], l->heap[c]))
         c++;
-      if (!heap_less (net, net->heap[c], li))
+      if (!target_less (net, l->heap[c], fi))
         break;
-      heap_place (net, pos, net->heap[c]);
+      th_place (net, l, pos, l->heap[c]);
       pos = c;
     }
-  heap_place (net, pos, li);
+  th_place (net, l, pos, fi);
 }
 
 static void
-heap_remove (MsimNetwork *net, guint32 li)
+th_insert (MsimNetwork *net, Link *l, guint32 fi)
 {
-  guint32 pos = net->links[li].heap_pos;
-  net->links[li].heap_pos = NIL;
-  guint32 last = net->heap[--net->heap_len];
-  if (last == li)
-    return;
-  if (pos > 0 && heap_less (net, last, net->heap[(pos - 1) / 2]))
-    heap_up (net, pos, last);
-  else
-    heap_down (net, pos, last);
+  if (l->heap_len == l->heap_cap)
+    {
+      l->heap_cap = MAX (8u, l->heap_cap * 2u);
+      l->heap = g_renew (guint32, l->heap, l->heap_cap);
+    }
+  l->heap_len++;
+  th_up (net, l, l->heap_len - 1, fi);
 }
 
 static void
-region_add (MsimNetwork *net, guint32 fi)
+th_remove (MsimNetwork *net, Link *l, guint32 pos)
+{
+  guint32 last = l->heap[--l->heap_len];
+  if (pos == l->heap_len)
+    return;
+  if (pos > 0 && target_less (net, last, l->heap[(pos - 1) / 2]))
+    th_up (net, l, pos, last);
+  else
+    th_down (net, l, pos, last);
+}
+
+/* ---------- bottleneck assignment ---------- */
+
+/* Makes @li the bottleneck of flow @fi (which has none).  @li's potential
+ * must be settled. */
+static void
+assign (MsimNetwork *net, guint32 fi, guint32 li, double bytes_left)
 {
   Flow *f = &net->flows[fi];
-  if (f->in_region == net->batch_epoch || f->state != FLOW_ACTIVE)
-    return;
-  f->in_region = net->batch_epoch;
-  g_array_append_val (net->region, fi);
+  Link *l = &net->links[li];
+  if (!l->listed)
+    {
+      guint32 k = li;
+      l->listed = TRUE;
+      g_array_append_val (net->bn_links, k);
+    }
+  f->bn = li;
+  f->target = l->phi + bytes_left;
+  th_insert (net, l, fi);
+  Hop *h = flow_hops (net, f);
+  for (guint32 j = 0; j < f->nhops; j++)
+    row_add (l, h[j].link, +1);
+  mark_resched (net, li);
 }
 
-/* Adds the fixed flows bottlenecked on @li to the region. Returns how many. */
-static guint
-grow_from_bottleneck (MsimNetwork *net, guint32 li)
+/* Takes flow @fi off its bottleneck; returns its bytes left.  The link's
+ * potential must be settled. */
+static double
+unassign (MsimNetwork *net, guint32 fi)
 {
-  guint added = 0;
-  for (guint32 g = net->links[li].bn_head; g != NIL; g = net->flows[g].bn_next)
-    if (net->flows[g].in_region != net->batch_epoch)
-      {
-        region_add (net, g);
-        added++;
-      }
-  return added;
+  Flow *f = &net->flows[fi];
+  Link *l = &net->links[f->bn];
+  double left = MAX (f->target - l->phi, 0.0);
+  th_remove (net, l, f->heap_pos);
+  Hop *h = flow_hops (net, f);
+  for (guint32 j = 0; j < f->nhops; j++)
+    row_add (l, h[j].link, -1);
+  mark_resched (net, f->bn);
+  f->bn = NIL;
+  return left;
 }
 
-/* One round: progressive filling of the region with everything else fixed.
- * Leaves new_rate/sub_bn in the region's flows and per-link sums in the
- * touched links. */
+/* ---------- completion scheduling ---------- */
+
 static void
-fill_region (MsimNetwork *net)
+reschedule_link (MsimNetwork *net, guint32 li, MsimTime now)
 {
-  guint32 *U = (guint32 *) net->region->data;
-  guint32 nU = net->region->len;
-  net->round_epoch++;
-  g_array_set_size (net->touched, 0);
-
-  for (guint32 k = 0; k < nU; k++)
+  Link *l = &net->links[li];
+  l->resched = FALSE;
+  if (l->heap_len == 0)
     {
-      Flow *f = &net->flows[U[k]];
-      Hop *h = flow_hops (net, f);
-      for (guint32 j = 0; j < f->nhops; j++)
-        {
-          guint32 li = h[j].link;
-          Link *l = &net->links[li];
-          if (l->mark != net->round_epoch)
-            {
-              l->mark = net->round_epoch;
-              l->u_count = l->u_bn_count = 0;
-              l->u_old_sum = l->u_new_sum = l->u_new_max = 0.0;
-              l->is_sub_bn = FALSE;
-              l->bn_rate = G_MAXDOUBLE;
-              g_array_append_val (net->touched, li);
-            }
-          l->u_count++;
-          l->u_old_sum += f->rate;
-        }
-      if (f->bn != NIL)
-        net->links[f->bn].u_bn_count++;
+      if (l->cev != MSIM_EVENT_HANDLE_NONE)
+        msim_event_queue_cancel (net->completions, l->cev);
+      l->cev = MSIM_EVENT_HANDLE_NONE;
+      return;
     }
-
-  guint32 *T = (guint32 *) net->touched->data;
-  guint32 nT = net->touched->len;
-  guint32 off = 0;
-  for (guint32 k = 0; k < nT; k++)
-    {
-      Link *l = &net->links[T[k]];
-      l->u_off = l->u_fill = off;
-      off += l->u_count;
-    }
-  g_array_set_size (net->ulist, off);
-  guint32 *ul = (guint32 *) net->ulist->data;
-  for (guint32 k = 0; k < nU; k++)
-    {
-      Flow *f = &net->flows[U[k]];
-      Hop *h = flow_hops (net, f);
-      for (guint32 j = 0; j < f->nhops; j++)
-        ul[net->links[h[j].link].u_fill++] = U[k];
-    }
-
-  if (nT > net->heap_cap)
-    {
-      net->heap_cap = MAX (nT, net->heap_cap * 2u);
-      net->heap = g_renew (guint32, net->heap, net->heap_cap);
-    }
-  net->heap_len = 0;
-  for (guint32 k = 0; k < nT; k++)
-    {
-      Link *l = &net->links[T[k]];
-      double fixed = l->load - l->u_old_sum;
-      if (fixed < 0.0 || l->u_count == l->n)
-        fixed = 0.0; /* all of the link's flows are in the region: exactly 0 */
-      l->residual = l->cap - fixed;
-      l->unfrozen = l->u_count;
-      net->heap_len++;
-      heap_up (net, net->heap_len - 1, T[k]);
-    }
-
-  while (net->heap_len > 0)
-    {
-      guint32 li = net->heap[0];
-      Link *l = &net->links[li];
-      double s = share_of (l);
-      heap_remove (net, li);
-      for (guint32 k = l->u_off; k < l->u_off + l->u_count; k++)
-        {
-          Flow *f = &net->flows[ul[k]];
-          if (f->frozen == net->round_epoch)
-            continue;
-          f->frozen = net->round_epoch;
-          f->new_rate = s;
-          f->sub_bn = li;
-          Hop *h = flow_hops (net, f);
-          for (guint32 j = 0; j < f->nhops; j++)
-            {
-              guint32 mi = h[j].link;
-              Link *m = &net->links[mi];
-              m->u_new_sum += s;
-              if (s > m->u_new_max)
-                m->u_new_max = s;
-              if (mi == li)
-                continue;
-              m->residual -= s;
-              m->unfrozen--;
-              if (m->heap_pos != NIL)
-                {
-                  if (m->unfrozen == 0)
-                    heap_remove (net, mi);
-                  else
-                    heap_down (net, m->heap_pos, mi); /* shares only grow */
-                }
-            }
-        }
-      l->unfrozen = 0;
-      l->is_sub_bn = TRUE;
-      l->bn_rate = s;
-    }
+  settle_phi (l, now);
+  double left = net->flows[l->heap[0]].target - l->phi;
+  MsimTime dt = 0;
+  if (left > 0.0 && !msim_time_for_bytes (left, l->level, &dt))
+    dt = MSIM_TIME_NEVER - now;
+  MsimTime end = msim_time_add_sat (now, dt);
+  if (l->cev != MSIM_EVENT_HANDLE_NONE)
+    l->cev = msim_event_queue_reschedule (net->completions, l->cev, end);
+  else
+    l->cev = msim_event_queue_push (net->completions, end, NULL, GUINT_TO_POINTER (li));
 }
 
-/* Step 3: grows the region where the fixed flows' bottlenecks may have
- * broken.  Returns the number of flows added. */
-static guint
-validate_region (MsimNetwork *net)
+/* ---------- the solve ---------- */
+
+/* Ties need no tie-break for determinism: the heap's operations are a
+ * fixed function of its inputs. */
+static inline gboolean
+pq_less (const HeapItem *a, const HeapItem *b)
 {
-  guint added = 0;
-  guint32 nT = net->touched->len;
-  for (guint32 k = 0; k < nT; k++)
+  return a->key < b->key;
+}
+
+static void
+pq_push (MsimNetwork *net, guint32 li, double key)
+{
+  if (net->pq_len == net->pq_cap)
     {
-      guint32 li = g_array_index (net->touched, guint32, k);
-      Link *l = &net->links[li];
-      guint32 fixed_bn = l->bn_count - l->u_bn_count;
-      if (fixed_bn > 0)
-        {
-          double fixed = l->u_count == l->n ? 0.0 : MAX (l->load - l->u_old_sum, 0.0);
-          double new_load = fixed + l->u_new_sum;
-          if (new_load < l->cap * (1.0 - EPS) || l->u_new_max > l->level * (1.0 + EPS)
-              || (l->is_sub_bn && l->bn_rate < l->level * (1.0 - EPS)))
-            added += grow_from_bottleneck (net, li);
-        }
-      else if (l->is_sub_bn && l->u_count < l->n)
-        {
-          /* Region flows froze here but no fixed flow has this link as its
-           * bottleneck: any fixed flow with a higher rate must give way. */
-          double limit = l->bn_rate * (1.0 + EPS);
-          net->stats.links_scanned += l->n;
-          for (guint32 j = 0; j < l->n; j++)
-            {
-              Flow *g = &net->flows[l->e[j].flow];
-              if (g->in_region != net->batch_epoch && g->rate > limit)
-                {
-                  region_add (net, l->e[j].flow);
-                  added++;
-                }
-            }
-        }
+      net->pq_cap = MAX (64u, net->pq_cap * 2u);
+      net->pq = g_renew (HeapItem, net->pq, net->pq_cap);
     }
-  return added;
+  HeapItem it = { key, li };
+  guint32 pos = net->pq_len++;
+  while (pos > 0)
+    {
+      guint32 p = (pos - 1) / 2;
+      if (!pq_less (&it, &net->pq[p]))
+        break;
+      net->pq[pos] = net->pq[p];
+      pos = p;
+    }
+  net->pq[pos] = it;
+}
+
+static HeapItem
+pq_pop (MsimNetwork *net)
+{
+  HeapItem top = net->pq[0];
+  HeapItem last = net->pq[--net->pq_len];
+  guint32 pos = 0, n = net->pq_len;
+  for (;;)
+    {
+      guint32 c = 2 * pos + 1;
+      if (c >= n)
+        break;
+      if (c + 1 < n && pq_less (&net->pq[c + 1], &net->pq[c]))
+        c++;
+      if (!pq_less (&net->pq[c], &last))
+        break;
+      net->pq[pos] = net->pq[c];
+      pos = c;
+    }
+  if (n > 0)
+    net->pq[pos] = last;
+  return top;
+}
+
+static inline void
+touch (MsimNetwork *net, guint32 li)
+{
+  Link *l = &net->links[li];
+  if (l->mark == net->epoch)
+    return;
+  l->mark = net->epoch;
+  net->res[li] = l->cap - l->load;
+  net->unf[li] = 0;
+  net->touched[net->n_touched++] = li;
+}
+
+/* Moves the flows crossing @li that are still unfrozen but bottlenecked
+ * elsewhere (or nowhere yet) to @li, which is saturating first. */
+static void
+adopt_foreign (MsimNetwork *net, guint32 li, MsimTime now)
+{
+  Link *l = &net->links[li];
+  net->stats.links_scanned += l->n;
+  for (guint32 j = 0; j < l->n; j++)
+    {
+      guint32 fi = l->e[j].flow;
+      Flow *f = &net->flows[fi];
+      if (f->bn == li)
+        continue;
+      double left;
+      if (f->bn == NIL)
+        left = f->bytes;
+      else
+        {
+          Link *k = &net->links[f->bn];
+          if (k->upper_mark != net->epoch || k->frozen_mark == net->epoch)
+            continue; /* fixed, or already frozen elsewhere */
+          left = unassign (net, fi);
+        }
+      assign (net, fi, li, left);
+      net->stats.bn_changes++;
+    }
+  (void) now;
 }
 
 static void run_checks (MsimNetwork *net);
@@ -588,53 +622,140 @@ static void
 solve (MsimNetwork *net, MsimTime now)
 {
   net->dirty = FALSE;
-  net->batch_epoch++;
-  g_array_set_size (net->region, 0);
-  for (guint32 k = 0; k < net->seeds->len; k++)
-    region_add (net, g_array_index (net->seeds, guint32, k));
-  g_array_set_size (net->seeds, 0);
-  net->seed_epoch++;
-  if (net->region->len == 0)
-    return;
+  net->epoch++;
   net->stats.batches++;
-
-  for (;;)
+  if (net->model == MSIM_NETWORK_ANALYTICAL)
     {
-      net->stats.rounds++;
-      net->stats.flows_resolved += net->region->len;
-      fill_region (net);
-      if (validate_region (net) == 0)
-        break;
+      /* Levels are fixed capacities: only completion times move. */
+      for (guint32 i = 0; i < net->resched->len; i++)
+        reschedule_link (net, g_array_index (net->resched, guint32, i), now);
+      g_array_set_size (net->resched, 0);
+      return;
     }
+  double lambda = net->new_flows->len > 0 ? 0.0 : net->restart_level;
+  net->restart_level = G_MAXDOUBLE;
 
-  /* Commit. */
-  guint32 nT = net->touched->len;
-  for (guint32 k = 0; k < nT; k++)
+  /* The restarted part: bottleneck links at or above lambda.  Their flows
+   * are unfrozen; everything slower keeps its rate. */
+  g_array_set_size (net->upper, 0);
+  net->n_touched = 0;
+  guint32 keep = 0;
+  for (guint32 i = 0; i < net->bn_links->len; i++)
     {
-      Link *l = &net->links[g_array_index (net->touched, guint32, k)];
-      settle_link (l, now);
-      double fixed = l->u_count == l->n ? 0.0 : MAX (l->load - l->u_old_sum, 0.0);
-      l->load = fixed + l->u_new_sum;
-    }
-  guint32 nU = net->region->len;
-  for (guint32 k = 0; k < nU; k++)
-    {
-      guint32 fi = g_array_index (net->region, guint32, k);
-      Flow *f = &net->flows[fi];
-      if (f->bn != f->sub_bn)
+      guint32 li = g_array_index (net->bn_links, guint32, i);
+      Link *l = &net->links[li];
+      if (l->heap_len == 0)
         {
-          bn_unlink (net, fi);
-          bn_link (net, fi, f->sub_bn);
+          l->listed = FALSE; /* no longer a bottleneck */
+          continue;
         }
-      net->links[f->sub_bn].level = f->new_rate;
-      if (f->new_rate != f->rate)
+      g_array_index (net->bn_links, guint32, keep++) = li;
+      if (l->level >= lambda * (1.0 - MSIM_REL_EPS))
         {
-          settle_flow (f, now);
-          f->rate = f->new_rate;
-          net->stats.rate_changes++;
-          schedule_completion (net, fi, now);
+          l->upper_mark = net->epoch;
+          settle_phi (l, now);
+          g_array_append_val (net->upper, li);
         }
     }
+  g_array_set_size (net->bn_links, keep);
+
+  /* Residuals: capacity minus the load of the fixed flows. */
+  double *res = net->res;
+  guint32 *unf = net->unf;
+  for (guint32 i = 0; i < net->upper->len; i++)
+    {
+      Link *k = &net->links[g_array_index (net->upper, guint32, i)];
+      const RowEnt *row = k->row;
+      double x = k->level;
+      for (guint32 r = 0; r < k->rlen; r++)
+        {
+          guint32 m = row[r].m;
+          touch (net, m);
+          res[m] += row[r].c * x;
+          unf[m] += row[r].c;
+        }
+    }
+  for (guint32 i = 0; i < net->new_flows->len; i++)
+    {
+      Flow *f = &net->flows[g_array_index (net->new_flows, guint32, i)];
+      if (f->state != FLOW_ACTIVE || f->bn != NIL)
+        continue;
+      Hop *h = flow_hops (net, f);
+      for (guint32 j = 0; j < f->nhops; j++)
+        {
+          touch (net, h[j].link);
+          unf[h[j].link]++;
+        }
+    }
+  g_array_set_size (net->new_flows, 0);
+
+  net->pq_len = 0;
+  for (guint32 i = 0; i < net->n_touched; i++)
+    {
+      guint32 li = net->touched[i];
+      if (unf[li] > 0)
+        pq_push (net, li, MAX (res[li], 0.0) / unf[li]);
+    }
+
+  /* Progressive filling over links.  Shares only grow as links freeze, so
+   * keys are lower bounds: a popped link whose share has grown is pushed
+   * back instead of being updated in place on every change. */
+  while (net->pq_len > 0)
+    {
+      HeapItem it = pq_pop (net);
+      guint32 li = it.link;
+      Link *l = &net->links[li];
+      if (l->frozen_mark == net->epoch || unf[li] == 0)
+        continue;
+      double share = MAX (res[li], 0.0) / unf[li];
+      if (share > it.key)
+        {
+          pq_push (net, li, share);
+          continue;
+        }
+      net->stats.links_solved++;
+      guint32 own = l->upper_mark == net->epoch ? l->heap_len : 0;
+      if (unf[li] > own)
+        {
+          if (l->upper_mark != net->epoch)
+            {
+              /* A link becomes a bottleneck: it joins the restarted part. */
+              l->upper_mark = net->epoch;
+              settle_phi (l, now);
+            }
+          adopt_foreign (net, li, now);
+        }
+      l->frozen_mark = net->epoch;
+      if (l->level != share)
+        {
+          settle_phi (l, now);
+          l->level = share;
+          mark_resched (net, li);
+        }
+      net->stats.flows_rated += l->heap_len;
+      /* Its flows take their share from every link they cross, itself
+       * included (which leaves it saturated). */
+      const RowEnt *row = l->row;
+      for (guint32 r = 0; r < l->rlen; r++)
+        {
+          guint32 m = row[r].m;
+          res[m] -= row[r].c * share;
+          unf[m] -= row[r].c;
+        }
+      g_assert (unf[li] == 0);
+    }
+
+  /* Loads of the touched links: capacity minus what is left. */
+  for (guint32 i = 0; i < net->n_touched; i++)
+    {
+      guint32 li = net->touched[i];
+      Link *l = &net->links[li];
+      settle_bytes (l, now);
+      l->load = l->n == 0 ? 0.0 : MAX (l->cap - res[li], 0.0);
+    }
+  for (guint32 i = 0; i < net->resched->len; i++)
+    reschedule_link (net, g_array_index (net->resched, guint32, i), now);
+  g_array_set_size (net->resched, 0);
   if (net->check)
     run_checks (net);
 }
@@ -664,12 +785,9 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
       return;
     }
   f->state = FLOW_ACTIVE;
-  f->remaining = f->bytes;
-  f->updated = now;
-  f->rate = 0.0;
   f->bn = NIL;
   Hop *h = flow_hops (net, f);
-  double min_cap = G_MAXDOUBLE;
+  guint32 slowest = h[0].link;
   for (guint32 j = 0; j < f->nhops; j++)
     {
       Link *l = &net->links[h[j].link];
@@ -680,23 +798,27 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
         }
       h[j].pos = l->n;
       l->e[l->n++] = (Entry) { fi, j };
-      min_cap = MIN (min_cap, l->cap);
+      if (l->cap < net->links[slowest].cap)
+        slowest = h[j].link;
     }
   if (net->model == MSIM_NETWORK_ANALYTICAL)
     {
+      /* No sharing: the flow runs at its slowest link's capacity, which is
+       * that link's fixed level. */
+      Link *s = &net->links[slowest];
+      settle_phi (s, now);
+      s->level = s->cap;
+      assign (net, fi, slowest, f->bytes);
       for (guint32 j = 0; j < f->nhops; j++)
         {
           Link *l = &net->links[h[j].link];
-          settle_link (l, now);
-          l->load += min_cap;
+          settle_bytes (l, now);
+          l->load += s->cap;
         }
-      f->rate = min_cap;
-      schedule_completion (net, fi, now);
+      net->dirty = TRUE;
       return;
     }
-  add_seed (net, fi);
-  for (guint32 j = 0; j < f->nhops; j++)
-    seed_link (net, h[j].link);
+  g_array_append_val (net->new_flows, fi);
   net->dirty = TRUE;
 }
 
@@ -704,14 +826,18 @@ static void
 deactivate (MsimNetwork *net, guint32 fi, MsimTime now)
 {
   Flow *f = &net->flows[fi];
-  bn_unlink (net, fi);
+  double rate = flow_rate (net, f);
+  if (f->bn != NIL)
+    {
+      settle_phi (&net->links[f->bn], now);
+      unassign (net, fi);
+    }
   Hop *h = flow_hops (net, f);
   for (guint32 j = 0; j < f->nhops; j++)
     {
-      guint32 li = h[j].link;
-      Link *l = &net->links[li];
-      settle_link (l, now);
-      l->load -= f->rate;
+      Link *l = &net->links[h[j].link];
+      settle_bytes (l, now);
+      l->load -= rate;
       guint32 pos = h[j].pos;
       Entry last = l->e[--l->n];
       if (pos != l->n)
@@ -721,11 +847,39 @@ deactivate (MsimNetwork *net, guint32 fi, MsimTime now)
         }
       if (l->n == 0 || l->load < 0.0)
         l->load = 0.0; /* no drift survives an empty link */
-      if (net->model == MSIM_NETWORK_MAXMIN)
-        seed_link (net, li);
     }
-  f->rate = 0.0;
+  net->restart_level = MIN (net->restart_level, rate);
   net->dirty = TRUE;
+}
+
+/* Completes every flow of link @li whose completion falls at @now. */
+static void
+complete_link (MsimNetwork *net, guint32 li, MsimTime now)
+{
+  Link *l = &net->links[li];
+  l->cev = MSIM_EVENT_HANDLE_NONE;
+  MsimTime t0 = l->phi_t;
+  double phi0 = l->phi;
+  gboolean first = TRUE;
+  while (l->heap_len > 0)
+    {
+      guint32 fi = l->heap[0];
+      /* The event is for the earliest flow; the others that end at the
+       * same picosecond (the same rounding as reschedule_link) go with it. */
+      if (!first)
+        {
+          double left = net->flows[fi].target - phi0;
+          MsimTime dt = 0;
+          if (left > 0.0 && !msim_time_for_bytes (left, l->level, &dt))
+            break;
+          if (msim_time_add_sat (t0, dt) > now)
+            break;
+        }
+      first = FALSE;
+      deactivate (net, fi, now);
+      finish_flow (net, fi, now);
+    }
+  mark_resched (net, li);
 }
 
 /* ---------- engine model ---------- */
@@ -755,10 +909,7 @@ network_advance (gpointer state, MsimTime now)
   while (msim_event_queue_peek_time (net->completions) == now)
     {
       msim_event_queue_pop (net->completions, &ev);
-      guint32 fi = GPOINTER_TO_UINT (ev.data);
-      net->flows[fi].ev = MSIM_EVENT_HANDLE_NONE;
-      deactivate (net, fi, now);
-      finish_flow (net, fi, now);
+      complete_link (net, GPOINTER_TO_UINT (ev.data), now);
     }
   /* Callbacks run after the whole batch is out of the network, so a flow
    * they start cannot see a half-updated state. */
@@ -788,29 +939,29 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
                   MsimNetworkModel model)
 {
   g_return_val_if_fail (engine != NULL, NULL);
+  for (guint i = 0; i < n_links; i++)
+    g_return_val_if_fail (isfinite (capacity_Bps[i]) && capacity_Bps[i] > 0.0, NULL);
   MsimNetwork *net = g_new0 (MsimNetwork, 1);
   net->engine = engine;
   net->model = model;
   net->n_links = n_links;
   net->links = g_new0 (Link, n_links);
+  net->res = g_new0 (double, n_links);
+  net->unf = g_new0 (guint32, n_links);
   for (guint i = 0; i < n_links; i++)
-    {
-      g_return_val_if_fail (isfinite (capacity_Bps[i]) && capacity_Bps[i] > 0.0, NULL);
-      net->links[i].cap = capacity_Bps[i];
-      net->links[i].bn_head = NIL;
-      net->links[i].heap_pos = NIL;
-    }
+    net->links[i].cap = capacity_Bps[i];
   net->free_flow = NIL;
   for (guint i = 0; i <= MAX_HOPS; i++)
     net->hop_free[i] = NIL;
   net->first_bytes = msim_event_queue_new ();
   net->completions = msim_event_queue_new ();
-  net->seeds = g_array_new (FALSE, FALSE, sizeof (guint32));
-  net->region = g_array_new (FALSE, FALSE, sizeof (guint32));
-  net->touched = g_array_new (FALSE, FALSE, sizeof (guint32));
-  net->ulist = g_array_new (FALSE, FALSE, sizeof (guint32));
+  net->bn_links = g_array_new (FALSE, FALSE, sizeof (guint32));
+  net->touched = g_new (guint32, n_links);
+  net->upper = g_array_new (FALSE, FALSE, sizeof (guint32));
+  net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
+  net->resched = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->done = g_array_new (FALSE, FALSE, sizeof (Done));
-  net->seed_epoch = 1;
+  net->restart_level = G_MAXDOUBLE;
   msim_engine_add_model (engine, &network_class, net);
   return net;
 }
@@ -821,17 +972,26 @@ msim_network_free (MsimNetwork *net)
   if (net == NULL)
     return;
   for (guint i = 0; i < net->n_links; i++)
-    g_free (net->links[i].e);
+    {
+      Link *l = &net->links[i];
+      g_free (l->e);
+      g_free (l->heap);
+      g_free (l->row);
+      g_free (l->ridx);
+    }
   g_free (net->links);
+  g_free (net->res);
+  g_free (net->unf);
   g_free (net->flows);
   g_free (net->hops);
-  g_free (net->heap);
+  g_free (net->pq);
   msim_event_queue_free (net->first_bytes);
   msim_event_queue_free (net->completions);
-  g_array_free (net->seeds, TRUE);
-  g_array_free (net->region, TRUE);
-  g_array_free (net->touched, TRUE);
-  g_array_free (net->ulist, TRUE);
+  g_array_free (net->bn_links, TRUE);
+  g_free (net->touched);
+  g_array_free (net->upper, TRUE);
+  g_array_free (net->new_flows, TRUE);
+  g_array_free (net->resched, TRUE);
   g_array_free (net->done, TRUE);
   g_free (net);
 }
@@ -850,6 +1010,7 @@ msim_network_start_flow (MsimNetwork *net, MsimTime start, const guint32 *links,
         g_return_val_if_fail (links[i] != links[j], 0); /* routes are simple paths */
     }
   guint32 fi = alloc_flow (net);
+  guint32 hop0 = n_links ? alloc_hops (net, n_links) : 0;
   Flow *f = &net->flows[fi];
   guint32 gen = f->gen;
   memset (f, 0, sizeof *f);
@@ -862,10 +1023,9 @@ msim_network_start_flow (MsimNetwork *net, MsimTime start, const guint32 *links,
   f->data = data;
   f->bn = NIL;
   f->nhops = n_links;
-  f->hop0 = n_links ? alloc_hops (net, n_links) : 0;
-  f = &net->flows[fi];
+  f->hop0 = hop0;
   for (guint j = 0; j < n_links; j++)
-    net->hops[f->hop0 + j] = (Hop) { links[j], 0 };
+    net->hops[hop0 + j] = (Hop) { links[j], 0 };
   f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (fi));
   net->stats.flows_started++;
   net->stats.bytes_started += bytes;
@@ -880,7 +1040,7 @@ msim_network_flow_rate (MsimNetwork *net, MsimFlowId id)
     return -1.0;
   if (net->dirty)
     solve (net, now_of (net));
-  return net->flows[i].state == FLOW_ACTIVE ? net->flows[i].rate : 0.0;
+  return flow_rate (net, &net->flows[i]);
 }
 
 double
@@ -889,7 +1049,7 @@ msim_network_link_bytes (MsimNetwork *net, guint link)
   g_return_val_if_fail (link < net->n_links, 0.0);
   if (net->dirty)
     solve (net, now_of (net));
-  settle_link (&net->links[link], now_of (net));
+  settle_bytes (&net->links[link], now_of (net));
   return net->links[link].bytes;
 }
 
@@ -933,8 +1093,11 @@ msim_network_get_stats (const MsimNetwork *net, MsimNetworkStats *stats)
 static void
 run_checks (MsimNetwork *net)
 {
+  if (net->model != MSIM_NETWORK_MAXMIN)
+    return;
   double *sum = g_new0 (double, net->n_links);
   double *maxr = g_new0 (double, net->n_links);
+  guint32 *bncount = g_new0 (guint32, net->n_links);
   guint32 nactive = 0;
   for (guint32 i = 0; i < net->n_flows; i++)
     {
@@ -942,20 +1105,24 @@ run_checks (MsimNetwork *net)
       if (f->state != FLOW_ACTIVE)
         continue;
       nactive++;
-      if (!(f->rate > 0.0))
-        g_error ("network check: active flow %u has rate %g", i, f->rate);
+      double rate = flow_rate (net, f);
+      if (f->bn == NIL || !(rate > 0.0))
+        g_error ("network check: active flow %u has no bottleneck or rate %g", i, rate);
       Hop *h = flow_hops (net, f);
       gboolean on_bn = FALSE;
       for (guint32 j = 0; j < f->nhops; j++)
         {
-          sum[h[j].link] += f->rate;
-          maxr[h[j].link] = MAX (maxr[h[j].link], f->rate);
+          sum[h[j].link] += rate;
+          maxr[h[j].link] = MAX (maxr[h[j].link], rate);
           on_bn |= h[j].link == f->bn;
           if (net->links[h[j].link].e[h[j].pos].flow != i)
             g_error ("network check: flow %u hop %u position is stale", i, j);
         }
       if (!on_bn)
-        g_error ("network check: flow %u has no bottleneck on its route", i);
+        g_error ("network check: flow %u has a bottleneck off its route", i);
+      bncount[f->bn]++;
+      if (net->links[f->bn].heap[f->heap_pos] != i)
+        g_error ("network check: flow %u heap position is stale", i);
     }
   for (guint32 li = 0; li < net->n_links; li++)
     {
@@ -964,6 +1131,15 @@ run_checks (MsimNetwork *net)
         g_error ("network check: link %u over capacity (%.17g > %.17g)", li, sum[li], l->cap);
       if (!msim_float_near (sum[li], l->load, 1e-9) && fabs (sum[li] - l->load) > 1e-6)
         g_error ("network check: link %u load %.17g != sum of rates %.17g", li, l->load, sum[li]);
+      if (bncount[li] != l->heap_len)
+        g_error ("network check: link %u heap holds %u flows, %u point at it", li, l->heap_len,
+                 bncount[li]);
+      guint32 rowself = 0;
+      for (guint32 r = 0; r < l->rlen; r++)
+        if (l->row[r].m == li)
+          rowself = l->row[r].c;
+      if (rowself != l->heap_len)
+        g_error ("network check: link %u row self count %u != %u", li, rowself, l->heap_len);
     }
   for (guint32 i = 0; i < net->n_flows; i++)
     {
@@ -973,10 +1149,8 @@ run_checks (MsimNetwork *net)
       Link *b = &net->links[f->bn];
       if (sum[f->bn] < b->cap * (1.0 - 1e-8))
         g_error ("network check: flow %u bottleneck link %u is not saturated", i, f->bn);
-      if (f->rate < maxr[f->bn] * (1.0 - 1e-8))
-        g_error ("network check: flow %u (rate %.17g) is not maximal on its bottleneck %u "
-                 "(max %.17g)",
-                 i, f->rate, f->bn, maxr[f->bn]);
+      if (flow_rate (net, f) < maxr[f->bn] * (1.0 - 1e-8))
+        g_error ("network check: flow %u is not maximal on its bottleneck %u", i, f->bn);
     }
   if (net->check_reference && nactive > 0)
     {
@@ -1001,9 +1175,9 @@ run_checks (MsimNetwork *net)
       double *ref = g_new (double, nactive);
       msim_maxmin_reference (net->n_links, cap, nactive, offsets, (guint32 *) ls->data, ref);
       for (k = 0; k < nactive; k++)
-        if (!msim_float_near (ref[k], net->flows[map[k]].rate, 1e-7))
+        if (!msim_float_near (ref[k], flow_rate (net, &net->flows[map[k]]), 1e-7))
           g_error ("network check: flow %u rate %.17g differs from reference %.17g", map[k],
-                   net->flows[map[k]].rate, ref[k]);
+                   flow_rate (net, &net->flows[map[k]]), ref[k]);
       g_free (cap);
       g_free (ref);
       g_free (offsets);
@@ -1012,4 +1186,5 @@ run_checks (MsimNetwork *net)
     }
   g_free (sum);
   g_free (maxr);
+  g_free (bncount);
 }

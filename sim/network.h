@@ -22,8 +22,9 @@ G_BEGIN_DECLS
  * it reports its next event (earliest first byte or completion) and settles
  * when the engine advances.  All changes made at one simulated time (flows
  * starting, flows completing, callbacks starting more flows) are batched
- * into one re-solve, and a re-solve only touches the flows whose rates can
- * change (see network.c for the algorithm and its correctness argument).
+ * into one re-solve, which works on links (flows bottlenecked on one link
+ * share its rate) and restarts above the level of the removed flows; see
+ * network.c for the algorithm and why it is exact.
  *
  * A second, analytical mode (alpha-beta) gives each flow its route's
  * bottleneck capacity with no sharing at all: completion = start + latency
@@ -60,11 +61,11 @@ typedef struct
 {
   guint64 flows_started;
   guint64 flows_completed;
-  guint64 batches;        /* distinct times at which rates were re-solved */
-  guint64 rounds;         /* solve rounds (a batch may widen its region) */
-  guint64 flows_resolved; /* sum over rounds of flows whose rates were recomputed */
-  guint64 links_scanned;  /* flows visited by full link scans in validation */
-  guint64 rate_changes;   /* committed rate changes */
+  guint64 batches;       /* distinct times at which rates were re-solved */
+  guint64 links_solved;  /* link saturations computed (progressive-filling steps) */
+  guint64 flows_rated;   /* flows whose rate those steps set (as a group per link) */
+  guint64 bn_changes;    /* flows that got a new bottleneck link (individual work) */
+  guint64 links_scanned; /* flows visited when a link adopts flows */
   double bytes_started;   /* bytes of all started flows */
   double bytes_delivered; /* bytes of all completed flows */
 } MsimNetworkStats;

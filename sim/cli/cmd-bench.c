@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "event-queue.h"
 #include "msim-error.h"
+#include "network.h"
 
 static double
 median (double *v, gsize n)
@@ -144,6 +145,153 @@ bench_queue (int argc, char **argv)
   return 0;
 }
 
+/* ---- bench network ---- */
+
+typedef struct
+{
+  guint n;          /* GPUs */
+  guint32 *src;     /* per flow */
+  guint32 *dst;
+  double *bytes;
+  guint n_flows;
+} A2av;
+
+/* Every ordered pair of distinct GPUs: equal bytes with skew 0, otherwise
+ * lognormal(0, skew) multiples of the mean, as routing imbalance produces. */
+static void
+a2av_build (A2av *a, guint n, double skew, guint64 seed, double mean_bytes)
+{
+  gsl_rng *rng = gsl_rng_alloc (gsl_rng_mt19937);
+  gsl_rng_set (rng, seed);
+  a->n = n;
+  a->n_flows = n * (n - 1);
+  a->src = g_new (guint32, a->n_flows);
+  a->dst = g_new (guint32, a->n_flows);
+  a->bytes = g_new (double, a->n_flows);
+  guint k = 0;
+  for (guint i = 0; i < n; i++)
+    for (guint j = 0; j < n; j++)
+      if (i != j)
+        {
+          a->src[k] = i;
+          a->dst[k] = j;
+          a->bytes[k] = skew > 0.0 ? mean_bytes * gsl_ran_lognormal (rng, -0.5 * skew * skew, skew)
+                                   : mean_bytes;
+          k++;
+        }
+  gsl_rng_free (rng);
+}
+
+static void
+a2av_clear (A2av *a)
+{
+  g_free (a->src);
+  g_free (a->dst);
+  g_free (a->bytes);
+}
+
+typedef struct
+{
+  MsimTime last_end;
+  guint done;
+} BenchDone;
+
+static void
+bench_flow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
+{
+  BenchDone *d = data;
+  d->last_end = MAX (d->last_end, info->end);
+  d->done++;
+}
+
+/* A single non-blocking switch: GPU i has an uplink (link i) and a
+ * downlink (link n + i), each at @bw.  Flow i->j crosses up(i), down(j). */
+static double
+run_star (const A2av *a, double bw, MsimNetworkStats *st, double *makespan_s, guint64 *steps)
+{
+  g_autoptr (MsimEngine) e = msim_engine_new ();
+  guint nl = 2 * a->n;
+  g_autofree double *cap = g_new (double, nl);
+  for (guint l = 0; l < nl; l++)
+    cap[l] = bw;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (MsimNetwork) net = msim_network_new (e, nl, cap, MSIM_NETWORK_MAXMIN);
+  BenchDone d = { 0, 0 };
+  for (guint k = 0; k < a->n_flows; k++)
+    {
+      guint32 route[2] = { a->src[k], a->n + a->dst[k] };
+      msim_network_start_flow (net, 0, route, 2, 0, a->bytes[k], bench_flow_done, &d);
+    }
+  msim_engine_run (e);
+  gint64 t1 = g_get_monotonic_time ();
+  g_assert (d.done == a->n_flows);
+  msim_network_get_stats (net, st);
+  *makespan_s = msim_time_to_seconds (d.last_end);
+  *steps = msim_engine_steps (e);
+  return (double) (t1 - t0) / 1e6;
+}
+
+static int
+bench_network (int argc, char **argv)
+{
+  gint gpus = 64;
+  gdouble skew = 1.0;
+  gint64 seed = 1;
+  gint runs = 3;
+  gdouble mean_mib = 1.0;
+  gdouble bw_gbps = 450.0;
+  GOptionEntry entries[] = {
+    { "gpus", 0, 0, G_OPTION_ARG_INT, &gpus, "GPUs (all-to-all over every ordered pair; default 64)",
+      "N" },
+    { "skew", 0, 0, G_OPTION_ARG_DOUBLE, &skew,
+      "0 = equal bytes per pair; S > 0 = lognormal per-pair bytes with sigma S (default 1)", "S" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "RNG seed for the per-pair bytes (default 1)", "K" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Repetitions; the median is reported (default 3)",
+      "R" },
+    { "mean-mib", 0, 0, G_OPTION_ARG_DOUBLE, &mean_mib, "Mean bytes per pair in MiB (default 1)",
+      "M" },
+    { "bandwidth", 0, 0, G_OPTION_ARG_DOUBLE, &bw_gbps,
+      "Per-GPU link bandwidth of the switch in GB/s (default 450, NVLink4)", "GBPS" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx
+      = g_option_context_new ("- max-min network benchmark: one AllToAllv");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!msim_cli_parse (ctx, &argc, &argv))
+    return 2;
+  if (gpus < 2 || gpus > 4096 || !(skew >= 0.0 && skew <= 10.0) || runs < 1 || runs > 100
+      || seed < 0 || !(mean_mib > 0.0 && mean_mib <= 1e6) || !(bw_gbps > 0.0 && bw_gbps < 1e6))
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench network: --gpus must be in 2..4096, --skew in "
+                                       "0..10, --runs in 1..100, --seed >= 0, --mean-mib in "
+                                       "(0, 1e6], --bandwidth in (0, 1e6)"));
+  A2av a;
+  a2av_build (&a, (guint) gpus, skew, (guint64) seed, mean_mib * 1048576.0);
+  printf ("bench network: AllToAllv on %d GPUs, %u flows, skew %g, seed %" G_GINT64_FORMAT
+          ", max-min, %d runs\n",
+          gpus, a.n_flows, skew, seed, runs);
+  printf ("%-10s %4s %9s %9s %11s %10s %10s %12s %12s\n", "topology", "run", "steps", "batches",
+          "link-steps", "bn-moves", "wall_s", "flows/s", "makespan_s");
+  g_autofree double *walls = g_new (double, runs);
+  for (int r = 0; r < runs; r++)
+    {
+      MsimNetworkStats st;
+      double makespan;
+      guint64 steps;
+      walls[r] = run_star (&a, bw_gbps * 1e9, &st, &makespan, &steps);
+      printf ("%-10s %4d %9" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %11" G_GUINT64_FORMAT
+              " %10" G_GUINT64_FORMAT " %10.4f %12.0f %12.6g\n",
+              "switch", r + 1, steps, st.batches, st.links_solved, st.bn_changes, walls[r],
+              a.n_flows / walls[r], makespan);
+      fflush (stdout);
+    }
+  double med = median (walls, runs);
+  printf ("%-10s %4s %9s %9s %11s %10s %10.4f %12.0f  (median)\n", "switch", "med", "", "", "",
+          "", med, a.n_flows / med);
+  a2av_clear (&a);
+  return 0;
+}
+
 int
 msim_cmd_bench (int argc, char **argv)
 {
@@ -152,6 +300,7 @@ msim_cmd_bench (int argc, char **argv)
       FILE *out = argc < 2 ? stderr : stdout;
       fprintf (out, "Usage: moesim bench WHAT [OPTION...]\n\n"
                     "  queue     event-queue hold model (events/s)\n"
+                    "  network   max-min network solver on an AllToAllv (flows/s)\n"
                     "\nRun 'moesim bench WHAT --help' for options.\n");
       return argc < 2 ? 2 : 0;
     }
@@ -160,6 +309,8 @@ msim_cmd_bench (int argc, char **argv)
   argv[1] = prg;
   if (strcmp (what, "queue") == 0)
     return bench_queue (argc - 1, argv + 1);
-  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue)\n", what);
+  if (strcmp (what, "network") == 0)
+    return bench_network (argc - 1, argv + 1);
+  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue, network)\n", what);
   return 2;
 }
