@@ -118,7 +118,8 @@ typedef struct
   guint32 *ridx;
   guint32 ridx_cap;
 
-  MsimEventHandle cev; /* completion event of its earliest flow */
+  MsimTime cend;  /* completion time of its earliest flow */
+  guint32 ch_pos; /* position in the completion heap, NIL if absent */
   gboolean resched;    /* its completion time must be recomputed */
   gboolean listed;     /* in net->bn_links */
 
@@ -156,14 +157,18 @@ struct _MsimNetwork
   guint32 hop_free[MAX_HOPS + 1];
 
   MsimEventQueue *first_bytes; /* data = flow index */
-  MsimEventQueue *completions; /* data = link index */
+  /* Completion times, one per link with bottlenecked flows: an indexed
+   * binary heap over links (in-place key updates; levels change often). */
+  guint32 *ch;      /* heap of link ids */
+  guint32 ch_len;
 
   GArray *bn_links;  /* links with bottlenecked flows (may hold stale entries) */
   guint32 *touched;  /* solve scratch: links touched by this batch */
   guint32 n_touched;
   GArray *upper;     /* solve scratch */
   GArray *new_flows; /* flows activated since the last solve */
-  GArray *resched;   /* links whose completion must be recomputed */
+  guint32 *resched; /* links whose completion must be recomputed */
+  guint32 n_resched;
   double *res;       /* per link: capacity left for unfrozen flows */
   guint32 *unf;      /* per link: unfrozen flows crossing it */
   HeapItem *pq;      /* solve's lazy min-heap of links */
@@ -198,12 +203,20 @@ flow_rate (const MsimNetwork *net, const Flow *f)
   return f->bn == NIL ? 0.0 : net->links[f->bn].level;
 }
 
+/* Picoseconds to seconds for intervals: exact enough (1e-16 relative) and
+ * much cheaper than the split conversion of msim_time_to_seconds. */
+static inline double
+dt_seconds (MsimTime dt)
+{
+  return (double) dt * 1e-12;
+}
+
 static void
 settle_bytes (Link *l, MsimTime now)
 {
   if (now > l->since)
     {
-      l->bytes += l->load * msim_time_to_seconds (now - l->since);
+      l->bytes += l->load * dt_seconds (now - l->since);
       l->since = now;
     }
 }
@@ -217,7 +230,7 @@ settle_phi (Link *l, MsimTime now)
   if (l->heap_len == 0)
     l->phi = 0.0;
   else if (now > l->phi_t)
-    l->phi += l->level * msim_time_to_seconds (now - l->phi_t);
+    l->phi += l->level * dt_seconds (now - l->phi_t);
   l->phi_t = now;
 }
 
@@ -227,7 +240,7 @@ mark_resched (MsimNetwork *net, guint32 li)
   if (!net->links[li].resched)
     {
       net->links[li].resched = TRUE;
-      g_array_append_val (net->resched, li);
+      net->resched[net->n_resched++] = li;
     }
 }
 
@@ -497,6 +510,53 @@ unassign (MsimNetwork *net, guint32 fi)
 
 /* ---------- completion scheduling ---------- */
 
+static inline gboolean
+ch_less (const MsimNetwork *net, guint32 a, guint32 b)
+{
+  MsimTime ta = net->links[a].cend, tb = net->links[b].cend;
+  return ta < tb || (ta == tb && a < b); /* link order breaks ties: deterministic */
+}
+
+static void
+ch_sift (MsimNetwork *net, guint32 pos, guint32 li)
+{
+  guint32 *h = net->ch;
+  while (pos > 0)
+    {
+      guint32 p = (pos - 1) / 2;
+      if (!ch_less (net, li, h[p]))
+        break;
+      h[pos] = h[p];
+      net->links[h[pos]].ch_pos = pos;
+      pos = p;
+    }
+  for (;;)
+    {
+      guint32 c = 2 * pos + 1;
+      if (c >= net->ch_len)
+        break;
+      if (c + 1 < net->ch_len && ch_less (net, h[c + 1], h[c]))
+        c++;
+      if (!ch_less (net, h[c], li))
+        break;
+      h[pos] = h[c];
+      net->links[h[pos]].ch_pos = pos;
+      pos = c;
+    }
+  h[pos] = li;
+  net->links[li].ch_pos = pos;
+}
+
+static void
+ch_remove (MsimNetwork *net, guint32 li)
+{
+  guint32 pos = net->links[li].ch_pos;
+  net->links[li].ch_pos = NIL;
+  guint32 last = net->ch[--net->ch_len];
+  if (last != li)
+    ch_sift (net, pos, last);
+}
+
 static void
 reschedule_link (MsimNetwork *net, guint32 li, MsimTime now)
 {
@@ -504,9 +564,8 @@ reschedule_link (MsimNetwork *net, guint32 li, MsimTime now)
   l->resched = FALSE;
   if (l->heap_len == 0)
     {
-      if (l->cev != MSIM_EVENT_HANDLE_NONE)
-        msim_event_queue_cancel (net->completions, l->cev);
-      l->cev = MSIM_EVENT_HANDLE_NONE;
+      if (l->ch_pos != NIL)
+        ch_remove (net, li);
       return;
     }
   settle_phi (l, now);
@@ -514,11 +573,13 @@ reschedule_link (MsimNetwork *net, guint32 li, MsimTime now)
   MsimTime dt = 0;
   if (left > 0.0 && !msim_time_for_bytes (left, l->level, &dt))
     dt = MSIM_TIME_NEVER - now;
-  MsimTime end = msim_time_add_sat (now, dt);
-  if (l->cev != MSIM_EVENT_HANDLE_NONE)
-    l->cev = msim_event_queue_reschedule (net->completions, l->cev, end);
-  else
-    l->cev = msim_event_queue_push (net->completions, end, NULL, GUINT_TO_POINTER (li));
+  l->cend = msim_time_add_sat (now, dt);
+  if (l->ch_pos == NIL)
+    {
+      l->ch_pos = net->ch_len++;
+      net->ch[l->ch_pos] = li;
+    }
+  ch_sift (net, l->ch_pos, li);
 }
 
 /* ---------- the solve ---------- */
@@ -552,12 +613,10 @@ pq_push (MsimNetwork *net, guint32 li, double key)
   net->pq[pos] = it;
 }
 
-static HeapItem
-pq_pop (MsimNetwork *net)
+static void
+pq_sift_down (MsimNetwork *net, guint32 pos, HeapItem it)
 {
-  HeapItem top = net->pq[0];
-  HeapItem last = net->pq[--net->pq_len];
-  guint32 pos = 0, n = net->pq_len;
+  guint32 n = net->pq_len;
   for (;;)
     {
       guint32 c = 2 * pos + 1;
@@ -565,13 +624,21 @@ pq_pop (MsimNetwork *net)
         break;
       if (c + 1 < n && pq_less (&net->pq[c + 1], &net->pq[c]))
         c++;
-      if (!pq_less (&net->pq[c], &last))
+      if (!pq_less (&net->pq[c], &it))
         break;
       net->pq[pos] = net->pq[c];
       pos = c;
     }
-  if (n > 0)
-    net->pq[pos] = last;
+  net->pq[pos] = it;
+}
+
+static HeapItem
+pq_pop (MsimNetwork *net)
+{
+  HeapItem top = net->pq[0];
+  HeapItem last = net->pq[--net->pq_len];
+  if (net->pq_len > 0)
+    pq_sift_down (net, 0, last);
   return top;
 }
 
@@ -627,9 +694,9 @@ solve (MsimNetwork *net, MsimTime now)
   if (net->model == MSIM_NETWORK_ANALYTICAL)
     {
       /* Levels are fixed capacities: only completion times move. */
-      for (guint32 i = 0; i < net->resched->len; i++)
-        reschedule_link (net, g_array_index (net->resched, guint32, i), now);
-      g_array_set_size (net->resched, 0);
+      for (guint32 i = 0; i < net->n_resched; i++)
+        reschedule_link (net, net->resched[i], now);
+      net->n_resched = 0;
       return;
     }
   double lambda = net->new_flows->len > 0 ? 0.0 : net->restart_level;
@@ -689,13 +756,21 @@ solve (MsimNetwork *net, MsimTime now)
     }
   g_array_set_size (net->new_flows, 0);
 
+  /* Heapify the touched links at once (Floyd), O(T) rather than T pushes. */
+  if (net->pq_cap < net->n_touched)
+    {
+      net->pq_cap = MAX (net->n_touched, 2 * net->pq_cap);
+      net->pq = g_renew (HeapItem, net->pq, net->pq_cap);
+    }
   net->pq_len = 0;
   for (guint32 i = 0; i < net->n_touched; i++)
     {
       guint32 li = net->touched[i];
       if (unf[li] > 0)
-        pq_push (net, li, MAX (res[li], 0.0) / unf[li]);
+        net->pq[net->pq_len++] = (HeapItem) { MAX (res[li], 0.0) / unf[li], li };
     }
+  for (guint32 i = net->pq_len / 2; i-- > 0;)
+    pq_sift_down (net, i, net->pq[i]);
 
   /* Progressive filling over links.  Shares only grow as links freeze, so
    * keys are lower bounds: a popped link whose share has grown is pushed
@@ -708,8 +783,9 @@ solve (MsimNetwork *net, MsimTime now)
       if (l->frozen_mark == net->epoch || unf[li] == 0)
         continue;
       double share = MAX (res[li], 0.0) / unf[li];
-      if (share > it.key)
+      if (share > it.key && net->pq_len > 0 && share > net->pq[0].key)
         {
+          /* Its share grew past the next candidate's bound: retry later. */
           pq_push (net, li, share);
           continue;
         }
@@ -753,9 +829,9 @@ solve (MsimNetwork *net, MsimTime now)
       settle_bytes (l, now);
       l->load = l->n == 0 ? 0.0 : MAX (l->cap - res[li], 0.0);
     }
-  for (guint32 i = 0; i < net->resched->len; i++)
-    reschedule_link (net, g_array_index (net->resched, guint32, i), now);
-  g_array_set_size (net->resched, 0);
+  for (guint32 i = 0; i < net->n_resched; i++)
+    reschedule_link (net, net->resched[i], now);
+  net->n_resched = 0;
   if (net->check)
     run_checks (net);
 }
@@ -857,7 +933,7 @@ static void
 complete_link (MsimNetwork *net, guint32 li, MsimTime now)
 {
   Link *l = &net->links[li];
-  l->cev = MSIM_EVENT_HANDLE_NONE;
+  ch_remove (net, li);
   MsimTime t0 = l->phi_t;
   double phi0 = l->phi;
   gboolean first = TRUE;
@@ -893,7 +969,7 @@ network_next_event (gpointer state, MsimTime now)
     return now; /* first bytes due now join this time's batch before solving */
   if (net->dirty)
     solve (net, now);
-  return MIN (ta, msim_event_queue_peek_time (net->completions));
+  return MIN (ta, net->ch_len ? net->links[net->ch[0]].cend : MSIM_TIME_NEVER);
 }
 
 static void
@@ -906,11 +982,8 @@ network_advance (gpointer state, MsimTime now)
       msim_event_queue_pop (net->first_bytes, &ev);
       activate (net, GPOINTER_TO_UINT (ev.data), now);
     }
-  while (msim_event_queue_peek_time (net->completions) == now)
-    {
-      msim_event_queue_pop (net->completions, &ev);
-      complete_link (net, GPOINTER_TO_UINT (ev.data), now);
-    }
+  while (net->ch_len > 0 && net->links[net->ch[0]].cend == now)
+    complete_link (net, net->ch[0], now);
   /* Callbacks run after the whole batch is out of the network, so a flow
    * they start cannot see a half-updated state. */
   if (net->done->len > 0)
@@ -954,12 +1027,14 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   for (guint i = 0; i <= MAX_HOPS; i++)
     net->hop_free[i] = NIL;
   net->first_bytes = msim_event_queue_new ();
-  net->completions = msim_event_queue_new ();
+  net->ch = g_new (guint32, n_links);
+  for (guint i = 0; i < n_links; i++)
+    net->links[i].ch_pos = NIL;
   net->bn_links = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->touched = g_new (guint32, n_links);
   net->upper = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
-  net->resched = g_array_new (FALSE, FALSE, sizeof (guint32));
+  net->resched = g_new (guint32, n_links);
   net->done = g_array_new (FALSE, FALSE, sizeof (Done));
   net->restart_level = G_MAXDOUBLE;
   msim_engine_add_model (engine, &network_class, net);
@@ -986,12 +1061,12 @@ msim_network_free (MsimNetwork *net)
   g_free (net->hops);
   g_free (net->pq);
   msim_event_queue_free (net->first_bytes);
-  msim_event_queue_free (net->completions);
+  g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
   g_free (net->touched);
   g_array_free (net->upper, TRUE);
   g_array_free (net->new_flows, TRUE);
-  g_array_free (net->resched, TRUE);
+  g_free (net->resched);
   g_array_free (net->done, TRUE);
   g_free (net);
 }
