@@ -1,0 +1,71 @@
+#!/bin/sh
+# Installs what moesim needs, builds it, and runs the whole test suite three
+# ways: a normal build (warnings are errors), an address+undefined sanitizer
+# build, and the normal build under valgrind memcheck.  Ends with one line
+# "N passed, N failed" (totals over the three runs) and a non-zero status if
+# anything failed.
+#
+#   MSIM_SKIP_VALGRIND=1  skip the valgrind run (it is the slow one)
+#   MSIM_SKIP_ASAN=1      skip the sanitizer build
+set -u
+cd "$(dirname "$0")/.." || exit 2
+./scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 2; }
+
+total_pass=0
+total_fail=0
+
+# Counts results in a build dir's meson test log.
+count () {
+  log="$1/meson-logs/testlog.json"
+  if [ -f "$log" ]; then
+    p=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c '"OK"\|"EXPECTEDFAIL"')
+    f=$(grep -o '"result": "[A-Z]*"' "$log" | grep -vc '"OK"\|"EXPECTEDFAIL"\|"SKIP"')
+  else
+    p=0
+    f=1
+  fi
+  echo "$2: $p passed, $f failed"
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+}
+
+setup () {
+  dir="$1"
+  shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+# 1. Normal build, warnings as errors.
+if setup build-test --buildtype=debugoptimized -Dwerror=true && meson compile -C build-test; then
+  meson test -C build-test --print-errorlogs --num-processes 2
+else
+  rm -f build-test/meson-logs/testlog.json
+fi
+count build-test "build"
+
+# 2. Address and undefined-behaviour sanitizers; UB aborts instead of
+#    printing and carrying on.
+if [ -z "${MSIM_SKIP_ASAN:-}" ]; then
+  if setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+       -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all \
+     && meson compile -C build-asan; then
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      meson test -C build-asan --print-errorlogs --num-processes 2
+  else
+    rm -f build-asan/meson-logs/testlog.json
+  fi
+  count build-asan "address+undefined sanitizers"
+fi
+
+# 3. Valgrind memcheck on the normal build (CK_FORK=no, see tests/meson.build).
+if [ -z "${MSIM_SKIP_VALGRIND:-}" ]; then
+  meson test -C build-test --setup valgrind --print-errorlogs --num-processes 2
+  count build-test "valgrind"
+fi
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

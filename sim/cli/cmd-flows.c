@@ -1,0 +1,324 @@
+/* moesim flows: simulate a list of flows on a topology and report when each
+ * one finished.  This is the interface for comparing moesim's network model
+ * with other network simulators, so its input and output are plain CSV and
+ * its times are exact picoseconds printed in seconds. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ini.h"
+#include "msim-error.h"
+#include "network.h"
+#include "topology.h"
+
+typedef struct
+{
+  char *id;
+  guint src, dst; /* vertices */
+  double bytes;
+  MsimTime start;
+  MsimTime end;
+  guint pending; /* sub-flows still running (split routing) */
+} FlowRow;
+
+static void
+flow_row_free (gpointer p)
+{
+  FlowRow *r = p;
+  g_free (r->id);
+  g_free (r);
+}
+
+/* A GPU index ("3") or a vertex name ("node0.nic1"). */
+static gboolean
+parse_endpoint (MsimTopology *topo, const char *text, guint *vertex)
+{
+  gint64 gpu;
+  if (msim_parse_int64 (text, &gpu))
+    {
+      if (gpu < 0 || gpu >= msim_topology_n_gpus (topo))
+        return FALSE;
+      *vertex = msim_topology_gpu_vertex (topo, (guint) gpu);
+      return TRUE;
+    }
+  gint64 v = msim_topology_find_vertex (topo, text);
+  if (v < 0)
+    return FALSE;
+  *vertex = (guint) v;
+  return TRUE;
+}
+
+/* Reads `id,src,dst,bytes,start_s`.  Every problem is reported with the
+ * file and line, and nothing is simulated unless the whole file is valid. */
+static GPtrArray *
+read_flows (const char *path, MsimTopology *topo, GError **error)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s: is a directory, expected a CSV file",
+                   path);
+      return NULL;
+    }
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &data, &len, &local))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s", local->message);
+      return NULL;
+    }
+  const char *bad = NULL;
+  if (!g_utf8_validate_len (data, len, &bad))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s: invalid UTF-8 at byte offset %zu",
+                   path, (size_t) (bad - data));
+      return NULL;
+    }
+  g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (flow_row_free);
+  g_autoptr (GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
+  g_auto (GStrv) lines = g_strsplit (data, "\n", -1);
+  gboolean header = FALSE;
+  for (guint ln = 0; lines[ln]; ln++)
+    {
+      char *line = g_strstrip (lines[ln]);
+      if (*line == '\0' || *line == '#')
+        continue;
+      g_auto (GStrv) cells = g_strsplit (line, ",", -1);
+      guint ncells = g_strv_length (cells);
+      for (guint c = 0; c < ncells; c++)
+        g_strstrip (cells[c]);
+      if (!header)
+        {
+          const char *expect[] = { "id", "src", "dst", "bytes", "start_s" };
+          gboolean ok = ncells == 5;
+          for (guint c = 0; ok && c < 5; c++)
+            ok = strcmp (cells[c], expect[c]) == 0;
+          if (!ok)
+            {
+              g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                           "%s:%u: expected the header 'id,src,dst,bytes,start_s', got '%s'", path,
+                           ln + 1, line);
+              return NULL;
+            }
+          header = TRUE;
+          continue;
+        }
+      if (ncells != 5)
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                       "%s:%u: expected 5 comma-separated cells, got %u", path, ln + 1, ncells);
+          return NULL;
+        }
+      if (*cells[0] == '\0')
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: empty flow id", path, ln + 1);
+          return NULL;
+        }
+      FlowRow *r = g_new0 (FlowRow, 1);
+      r->id = g_strdup (cells[0]);
+      g_ptr_array_add (rows, r);
+      if (!g_hash_table_add (ids, r->id))
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: duplicate flow id '%s'", path,
+                       ln + 1, r->id);
+          return NULL;
+        }
+      const char *names[] = { "src", "dst" };
+      guint *ends[] = { &r->src, &r->dst };
+      for (int k = 0; k < 2; k++)
+        if (!parse_endpoint (topo, cells[1 + k], ends[k]))
+          {
+            g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                         "%s:%u: %s '%s' is neither a GPU index in 0..%u nor a vertex of the "
+                         "topology",
+                         path, ln + 1, names[k], cells[1 + k], msim_topology_n_gpus (topo) - 1);
+            return NULL;
+          }
+      double start_s;
+      if (!msim_parse_double (cells[3], &r->bytes) || r->bytes < 0.0 || r->bytes > 1e18)
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                       "%s:%u: bytes must be a finite number in [0, 1e18], got '%s'", path, ln + 1,
+                       cells[3]);
+          return NULL;
+        }
+      if (!msim_parse_double (cells[4], &start_s) || start_s < 0.0
+          || !msim_time_from_seconds (start_s, &r->start))
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                       "%s:%u: start_s must be a finite number of seconds in [0, 9.2e6], got '%s'",
+                       path, ln + 1, cells[4]);
+          return NULL;
+        }
+    }
+  if (!header)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "%s: empty file (expected the header 'id,src,dst,bytes,start_s')", path);
+      return NULL;
+    }
+  return g_steal_pointer (&rows);
+}
+
+static void
+subflow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
+{
+  FlowRow *r = data;
+  r->end = MAX (r->end, info->end);
+  r->pending--;
+}
+
+/* Seconds with exactly 12 decimals: the picosecond clock, printed exactly. */
+static void
+append_time (GString *out, MsimTime t)
+{
+  g_string_append_printf (out, "%" G_GINT64_FORMAT ".%012" G_GINT64_FORMAT,
+                          t / MSIM_PS_PER_SECOND, t % MSIM_PS_PER_SECOND);
+}
+
+int
+msim_cmd_flows (int argc, char **argv)
+{
+  g_autofree char *topo_path = NULL;
+  g_autofree char *flows_path = NULL;
+  g_autofree char *out_path = NULL;
+  g_autofree char *model_name = NULL;
+  gboolean check = FALSE;
+  gboolean quiet = FALSE;
+  GOptionEntry entries[] = {
+    { "topology", 't', 0, G_OPTION_ARG_FILENAME, &topo_path, "Topology file (required)", "T.ini" },
+    { "flows", 'f', 0, G_OPTION_ARG_FILENAME, &flows_path,
+      "Flows CSV with header id,src,dst,bytes,start_s (required); src/dst are GPU indices or "
+      "vertex names",
+      "F.csv" },
+    { "model", 'm', 0, G_OPTION_ARG_STRING, &model_name,
+      "maxmin (default: max-min fair sharing) or analytical (latency + bytes / bottleneck, no "
+      "sharing)",
+      "MODEL" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out_path,
+      "Output CSV id,start_s,end_s,bytes,avg_rate_Bps (required; written only on success)",
+      "OUT.csv" },
+    { "check", 0, 0, G_OPTION_ARG_NONE, &check,
+      "Verify the network invariants at every re-solve (slow; for debugging)", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Do not print the summary", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("- simulate flows on a topology");
+  g_option_context_set_description (
+      ctx, "Each flow spends its route's latency, then shares link bandwidth max-min fairly.\n"
+           "end_s is when its last byte arrives; avg_rate_Bps = bytes / (end_s - start_s).\n"
+           "With `routing = split` in the topology, a flow is divided evenly over its\n"
+           "equal-cost paths and ends when its last part does.\n");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!msim_cli_parse (ctx, &argc, &argv))
+    return 2;
+  if (argc > 1)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "flows: unexpected argument '%s'", argv[1]));
+  if (!topo_path || !flows_path || !out_path)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "flows: --topology, --flows and -o are required"));
+  MsimNetworkModel model = MSIM_NETWORK_MAXMIN;
+  if (model_name && strcmp (model_name, "analytical") == 0)
+    model = MSIM_NETWORK_ANALYTICAL;
+  else if (model_name && strcmp (model_name, "maxmin") != 0)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "flows: --model must be maxmin or analytical, got '%s'",
+                                       model_name));
+
+  GError *error = NULL;
+  g_autoptr (MsimTopology) topo = msim_topology_load (topo_path, &error);
+  if (!topo)
+    return msim_cli_fail (error);
+  g_autoptr (GPtrArray) rows = read_flows (flows_path, topo, &error);
+  if (!rows)
+    return msim_cli_fail (error);
+
+  /* Check the routes before simulating anything. */
+  gboolean split = msim_topology_routing_mode (topo) == MSIM_ROUTING_SPLIT;
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FlowRow *r = g_ptr_array_index (rows, i);
+      MsimRoute route;
+      if (!msim_topology_route (topo, r->src, r->dst, i, &route, &error))
+        {
+          g_prefix_error (&error, "%s: flow '%s': ", flows_path, r->id);
+          return msim_cli_fail (error);
+        }
+    }
+
+  guint nl = msim_topology_n_links (topo);
+  g_autofree double *cap = g_new (double, nl);
+  for (guint l = 0; l < nl; l++)
+    cap[l] = msim_topology_link_capacity (topo, l);
+  g_autoptr (MsimEngine) engine = msim_engine_new ();
+  g_autoptr (MsimNetwork) net = msim_network_new (engine, nl, cap, model);
+  msim_network_set_check (net, check, FALSE);
+
+  gint64 t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FlowRow *r = g_ptr_array_index (rows, i);
+      r->end = r->start;
+      guint npaths = split ? msim_topology_n_paths (topo, r->src, r->dst) : 1;
+      if (npaths == 0)
+        npaths = 1;
+      r->pending = npaths;
+      for (guint k = 0; k < npaths; k++)
+        {
+          MsimRoute route;
+          if (split)
+            msim_topology_path (topo, r->src, r->dst, k, &route);
+          else
+            msim_topology_route (topo, r->src, r->dst, i, &route, NULL);
+          msim_network_start_flow (net, r->start, route.links, route.n_links, route.latency_ps,
+                                   r->bytes / npaths, subflow_done, r);
+        }
+    }
+  MsimStepResult res = msim_engine_run (engine);
+  gint64 t1 = g_get_monotonic_time ();
+  if (res != MSIM_STEP_IDLE)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_RUNTIME,
+                                       "flows: the simulation stopped early (%d)", res));
+
+  GString *out = g_string_new ("id,start_s,end_s,bytes,avg_rate_Bps\n");
+  MsimTime makespan = 0;
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FlowRow *r = g_ptr_array_index (rows, i);
+      g_assert (r->pending == 0);
+      makespan = MAX (makespan, r->end);
+      double dur = msim_time_to_seconds (r->end - r->start);
+      g_string_append_printf (out, "%s,", r->id);
+      append_time (out, r->start);
+      g_string_append_c (out, ',');
+      append_time (out, r->end);
+      char rate[G_ASCII_DTOSTR_BUF_SIZE], bytes[G_ASCII_DTOSTR_BUF_SIZE];
+      g_ascii_formatd (bytes, sizeof bytes, "%.17g", r->bytes);
+      if (dur > 0.0)
+        g_ascii_formatd (rate, sizeof rate, "%.17g", r->bytes / dur);
+      else
+        g_strlcpy (rate, "inf", sizeof rate);
+      g_string_append_printf (out, ",%s,%s\n", bytes, rate);
+    }
+  if (!g_file_set_contents (out_path, out->str, (gssize) out->len, &error))
+    {
+      g_string_free (out, TRUE);
+      return msim_cli_fail (
+          g_error_new (MSIM_ERROR, MSIM_ERROR_IO, "flows: %s", error->message));
+    }
+  g_string_free (out, TRUE);
+  if (!quiet)
+    {
+      MsimNetworkStats st;
+      msim_network_get_stats (net, &st);
+      printf ("flows: %u flows on %s (%u GPUs, %u directed links), model %s\n", rows->len,
+              msim_topology_name (topo), msim_topology_n_gpus (topo), nl,
+              model == MSIM_NETWORK_MAXMIN ? "maxmin" : "analytical");
+      printf ("flows: makespan %.9f s, %" G_GUINT64_FORMAT " re-solves, %.3f s wall\n",
+              msim_time_to_seconds (makespan), st.batches, (double) (t1 - t0) / 1e6);
+      printf ("flows: wrote %s\n", out_path);
+    }
+  return 0;
+}

@@ -1,0 +1,475 @@
+#include "collective.h"
+
+#include <math.h>
+
+/*
+ * A collective is planned as a set of transfers ("xfers"), each one flow on
+ * the network, with prerequisites: the two ranks must have started their
+ * parts, and some transfers wait for others (a ring step waits for the
+ * chunk it forwards; a PXN forward waits for the data it gathers).  When a
+ * transfer's prerequisites are met, its flow starts; when the flow ends,
+ * its dependents may start, and each rank whose transfers are all done
+ * finishes its task.
+ */
+
+typedef struct Xfer Xfer;
+
+struct Xfer
+{
+  MsimColl *coll;
+  guint src, dst; /* ranks */
+  double bytes;
+  guint waiting;   /* unmet prerequisites */
+  GPtrArray *next; /* transfers waiting for this one */
+};
+
+typedef struct
+{
+  MsimColl *coll;
+  guint rank;
+} RankRef;
+
+struct _MsimColl
+{
+  MsimComm *comm;
+  RankRef *refs; /* per rank, the data of its task's callbacks */
+  MsimCollKind kind;
+  guint n;
+  guint *gpus;
+  MsimTask **tasks;
+  GPtrArray *xfers; /* owns Xfer */
+  GPtrArray **rank_xfers; /* per rank: transfers it sends or receives */
+  guint *rank_pending;    /* per rank: its transfers not yet done */
+  guint ranks_done;
+  double size, moved;
+  MsimTime start, end;
+};
+
+struct _MsimComm
+{
+  MsimTopology *topo;
+  MsimNetwork *net;
+  MsimTasks *tasks;
+  MsimCommParams p;
+  MsimTime base_latency, step_latency;
+  GPtrArray *colls;
+  guint64 flow_counter; /* ECMP hash input, unique per transfer */
+};
+
+void
+msim_comm_params_init (MsimCommParams *params)
+{
+  /* NCCL src/graph/tuning.cc, baseLat[Ring][Simple] = 8.4 us: the fixed
+   * cost of a collective call with the Simple protocol used for large
+   * messages.  The per-step protocol overhead on top of the hardware
+   * latency already in the topology's links is taken as zero: NCCL's
+   * hwLat values include the hardware, which the routes charge. */
+  params->base_latency_s = 8.4e-6;
+  params->step_latency_s = 0.0;
+  params->a2a_window = 0;
+  params->a2a_hierarchical = FALSE;
+  params->streams_per_gpu = 2;
+  params->comm_stream = 1;
+}
+
+static void
+xfer_free (gpointer p)
+{
+  Xfer *x = p;
+  if (x->next)
+    g_ptr_array_free (x->next, TRUE);
+  g_free (x);
+}
+
+static void
+coll_free (gpointer p)
+{
+  MsimColl *c = p;
+  for (guint r = 0; r < c->n; r++)
+    g_ptr_array_free (c->rank_xfers[r], TRUE);
+  g_free (c->rank_xfers);
+  g_free (c->rank_pending);
+  g_free (c->gpus);
+  g_free (c->tasks);
+  g_free (c->refs);
+  g_ptr_array_free (c->xfers, TRUE);
+  g_free (c);
+}
+
+MsimComm *
+msim_comm_new (MsimTopology *topo, MsimNetwork *net, MsimTasks *tasks,
+               const MsimCommParams *params)
+{
+  MsimComm *c = g_new0 (MsimComm, 1);
+  c->topo = topo;
+  c->net = net;
+  c->tasks = tasks;
+  c->p = *params;
+  if (!msim_time_from_seconds (params->base_latency_s, &c->base_latency))
+    c->base_latency = 0;
+  if (!msim_time_from_seconds (params->step_latency_s, &c->step_latency))
+    c->step_latency = 0;
+  c->colls = g_ptr_array_new_with_free_func (coll_free);
+  return c;
+}
+
+void
+msim_comm_free (MsimComm *comm)
+{
+  if (comm == NULL)
+    return;
+  g_ptr_array_free (comm->colls, TRUE);
+  g_free (comm);
+}
+
+static void rank_started (MsimTask *task, gpointer data);
+
+static MsimColl *
+coll_new (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, const char *name,
+          guint category, gint64 arg)
+{
+  MsimColl *c = g_new0 (MsimColl, 1);
+  c->comm = comm;
+  c->kind = kind;
+  c->n = n;
+  c->gpus = g_memdup2 (gpus, n * sizeof (guint));
+  c->tasks = g_new0 (MsimTask *, n);
+  c->refs = g_new (RankRef, n);
+  c->xfers = g_ptr_array_new_with_free_func (xfer_free);
+  c->rank_xfers = g_new (GPtrArray *, n);
+  c->rank_pending = g_new0 (guint, n);
+  c->start = c->end = -1;
+  for (guint r = 0; r < n; r++)
+    {
+      g_return_val_if_fail (gpus[r] < msim_topology_n_gpus (comm->topo), NULL);
+      c->rank_xfers[r] = g_ptr_array_new ();
+      guint stream = gpus[r] * comm->p.streams_per_gpu + comm->p.comm_stream;
+      c->refs[r] = (RankRef) { c, r };
+      c->tasks[r]
+          = msim_task_external (comm->tasks, stream, name, category, arg, rank_started, &c->refs[r]);
+    }
+  g_ptr_array_add (comm->colls, c);
+  return c;
+}
+
+/* A transfer from rank @src to rank @dst; it waits for both ranks to start
+ * and for @extra more prerequisites. */
+static Xfer *
+xfer_add (MsimColl *c, guint src, guint dst, double bytes, guint extra)
+{
+  Xfer *x = g_new0 (Xfer, 1);
+  x->coll = c;
+  x->src = src;
+  x->dst = dst;
+  x->bytes = bytes;
+  x->waiting = 2 + extra;
+  g_ptr_array_add (c->xfers, x);
+  g_ptr_array_add (c->rank_xfers[src], x);
+  g_ptr_array_add (c->rank_xfers[dst], x);
+  c->rank_pending[src]++;
+  c->rank_pending[dst]++;
+  c->moved += bytes;
+  return x;
+}
+
+static void
+xfer_then (Xfer *before, Xfer *after)
+{
+  if (before->next == NULL)
+    before->next = g_ptr_array_new ();
+  g_ptr_array_add (before->next, after);
+}
+
+static void xfer_ready (Xfer *x);
+
+static void
+rank_finish_one (MsimColl *c, guint r)
+{
+  g_assert (c->rank_pending[r] > 0);
+  if (--c->rank_pending[r] == 0)
+    {
+      msim_task_finish (c->tasks[r]);
+      c->ranks_done++;
+      c->end = MAX (c->end, msim_task_end_time (c->tasks[r]));
+    }
+}
+
+static void
+xfer_flow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
+{
+  Xfer *x = data;
+  MsimColl *c = x->coll;
+  if (x->next)
+    for (guint i = 0; i < x->next->len; i++)
+      xfer_ready (g_ptr_array_index (x->next, i));
+  rank_finish_one (c, x->src);
+  rank_finish_one (c, x->dst);
+}
+
+/* One prerequisite of @x is met; start its flow when none are left. */
+static void
+xfer_ready (Xfer *x)
+{
+  g_assert (x->waiting > 0);
+  if (--x->waiting > 0)
+    return;
+  MsimColl *c = x->coll;
+  MsimComm *comm = c->comm;
+  MsimRoute route;
+  g_autoptr (GError) error = NULL;
+  guint sv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->src]);
+  guint dv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->dst]);
+  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, &error))
+    g_error ("collective: %s", error->message); /* topologies are validated connected */
+  MsimEngine *engine = msim_tasks_engine (comm->tasks);
+  msim_network_start_flow (comm->net, msim_engine_now (engine), route.links, route.n_links,
+                           route.latency_ps + comm->step_latency, x->bytes, xfer_flow_done, x);
+}
+
+static void
+rank_ready_event (MsimEngine *engine, gpointer data)
+{
+  RankRef *ref = data;
+  MsimColl *c = ref->coll;
+  guint r = ref->rank;
+  if (c->start < 0 || msim_task_start_time (c->tasks[r]) < c->start)
+    c->start = msim_task_start_time (c->tasks[r]);
+  if (c->rank_pending[r] == 0)
+    {
+      /* Nothing to send or receive: done after the call's fixed cost. */
+      msim_task_finish (c->tasks[r]);
+      c->ranks_done++;
+      c->end = MAX (c->end, msim_task_end_time (c->tasks[r]));
+      return;
+    }
+  GPtrArray *xs = c->rank_xfers[r];
+  for (guint i = 0; i < xs->len; i++)
+    xfer_ready (g_ptr_array_index (xs, i));
+}
+
+/* A rank's task started: it can move data after the call's base latency. */
+static void
+rank_started (MsimTask *task, gpointer data)
+{
+  RankRef *ref = data;
+  MsimEngine *engine = msim_tasks_engine (ref->coll->comm->tasks);
+  msim_engine_schedule_in (engine, ref->coll->comm->base_latency, rank_ready_event, ref);
+}
+
+MsimColl *
+msim_coll_alltoallv (MsimComm *comm, const guint *gpus, guint n, const double *bytes,
+                     const char *name, guint category, gint64 arg)
+{
+  MsimColl *c = coll_new (comm, MSIM_COLL_ALLTOALLV, gpus, n, name, category, arg);
+  /* S of nccl-tests: the bytes a rank sends, its own block included; with
+   * uneven rows, the mean over ranks. */
+  double total = 0.0;
+  for (guint i = 0; i < n * n; i++)
+    total += bytes[i];
+  c->size = n ? total / n : 0.0;
+
+  if (!comm->p.a2a_hierarchical)
+    {
+      guint w = comm->p.a2a_window;
+      for (guint i = 0; i < n; i++)
+        {
+          Xfer *prev[64] = { NULL };
+          guint k = 0;
+          for (guint off = 1; off < n; off++)
+            {
+              guint j = (i + off) % n;
+              if (bytes[i * n + j] <= 0.0)
+                continue;
+              /* With a window of w, the k-th peer waits for the (k-w)-th. */
+              gboolean gated = w > 0 && w <= 64 && k >= w;
+              Xfer *x = xfer_add (c, i, j, bytes[i * n + j], gated ? 1 : 0);
+              if (gated)
+                xfer_then (prev[k % w], x);
+              if (w > 0 && w <= 64)
+                prev[k % w] = x;
+              k++;
+            }
+        }
+      return c;
+    }
+
+  /* Hierarchical: local index of each rank within its host. */
+  g_autofree guint *host = g_new (guint, n);
+  g_autofree guint *local = g_new (guint, n);
+  for (guint r = 0; r < n; r++)
+    {
+      host[r] = msim_topology_gpu_host (comm->topo, gpus[r]);
+      local[r] = 0;
+      for (guint q = 0; q < r; q++)
+        local[r] += host[q] == host[r];
+    }
+  /* proxy[h * n + l]: the rank on host h with local index l, or G_MAXUINT. */
+  guint nh = msim_topology_n_hosts (comm->topo);
+  g_autofree guint *proxy = g_new (guint, (gsize) nh * n);
+  for (gsize i = 0; i < (gsize) nh * n; i++)
+    proxy[i] = G_MAXUINT;
+  for (guint r = 0; r < n; r++)
+    proxy[(gsize) host[r] * n + local[r]] = r;
+
+  /* fwd[i * n + p]: bytes i hands to proxy p; out[p * n + j]: bytes proxy p
+   * sends to j over the network. */
+  g_autofree double *fwd = g_new0 (double, (gsize) n * n);
+  g_autofree double *out = g_new0 (double, (gsize) n * n);
+  for (guint i = 0; i < n; i++)
+    for (guint j = 0; j < n; j++)
+      {
+        double b = bytes[(gsize) i * n + j];
+        if (i == j || b <= 0.0)
+          continue;
+        guint p = host[i] == host[j] ? j : proxy[(gsize) host[i] * n + local[j]];
+        if (p == G_MAXUINT)
+          p = i; /* no GPU with that local index here: send directly */
+        if (p != i)
+          fwd[(gsize) i * n + p] += b;
+        if (p != j)
+          out[(gsize) p * n + j] += b;
+      }
+  g_autofree Xfer **fx = g_new0 (Xfer *, (gsize) n * n);
+  for (guint i = 0; i < n; i++)
+    for (guint p = 0; p < n; p++)
+      if (fwd[(gsize) i * n + p] > 0.0)
+        fx[(gsize) i * n + p] = xfer_add (c, i, p, fwd[(gsize) i * n + p], 0);
+  for (guint p = 0; p < n; p++)
+    for (guint j = 0; j < n; j++)
+      {
+        double b = out[(gsize) p * n + j];
+        if (b <= 0.0)
+          continue;
+        /* Wait for every source on p's host that hands p data for j. */
+        guint deps = 0;
+        for (guint i = 0; i < n; i++)
+          if (i != p && host[i] == host[p] && fx[(gsize) i * n + p]
+              && bytes[(gsize) i * n + j] > 0.0)
+            deps++;
+        Xfer *x = xfer_add (c, p, j, b, deps);
+        for (guint i = 0; i < n; i++)
+          if (i != p && host[i] == host[p] && fx[(gsize) i * n + p]
+              && bytes[(gsize) i * n + j] > 0.0)
+            xfer_then (fx[(gsize) i * n + p], x);
+      }
+  return c;
+}
+
+MsimColl *
+msim_coll_ring (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, double bytes,
+                const char *name, guint category, gint64 arg)
+{
+  g_return_val_if_fail (kind == MSIM_COLL_ALLGATHER || kind == MSIM_COLL_REDUCESCATTER
+                            || kind == MSIM_COLL_ALLREDUCE,
+                        NULL);
+  MsimColl *c = coll_new (comm, kind, gpus, n, name, category, arg);
+  c->size = bytes;
+  if (n < 2 || bytes <= 0.0)
+    return c;
+  double chunk = bytes / n;
+  guint steps = kind == MSIM_COLL_ALLREDUCE ? 2 * (n - 1) : n - 1;
+  /* prev[r]: the transfer into r of the previous step. */
+  g_autofree Xfer **prev = g_new0 (Xfer *, n);
+  g_autofree Xfer **cur = g_new0 (Xfer *, n);
+  for (guint s = 0; s < steps; s++)
+    {
+      for (guint r = 0; r < n; r++)
+        {
+          guint next = (r + 1) % n;
+          /* Step s of rank r forwards what it received at step s-1. */
+          cur[next] = xfer_add (c, r, next, chunk, s > 0 ? 1 : 0);
+          if (s > 0)
+            xfer_then (prev[r], cur[next]);
+        }
+      Xfer **t = prev;
+      prev = cur;
+      cur = t;
+    }
+  return c;
+}
+
+MsimColl *
+msim_coll_sendrecv (MsimComm *comm, guint src_gpu, guint dst_gpu, double bytes, const char *name,
+                    guint category, gint64 arg)
+{
+  guint gpus[2] = { src_gpu, dst_gpu };
+  MsimColl *c = coll_new (comm, MSIM_COLL_SENDRECV, gpus, src_gpu == dst_gpu ? 1 : 2, name,
+                          category, arg);
+  c->size = bytes;
+  if (src_gpu != dst_gpu && bytes > 0.0)
+    xfer_add (c, 0, 1, bytes, 0);
+  return c;
+}
+
+MsimTask *
+msim_coll_task (MsimColl *coll, guint rank)
+{
+  g_return_val_if_fail (rank < coll->n, NULL);
+  return coll->tasks[rank];
+}
+
+guint
+msim_coll_n_ranks (const MsimColl *coll)
+{
+  return coll->n;
+}
+
+gboolean
+msim_coll_done (const MsimColl *coll)
+{
+  return coll->ranks_done == coll->n;
+}
+
+MsimTime
+msim_coll_start (const MsimColl *coll)
+{
+  return coll->start;
+}
+
+MsimTime
+msim_coll_end (const MsimColl *coll)
+{
+  return coll->end;
+}
+
+double
+msim_coll_bytes_moved (const MsimColl *coll)
+{
+  return coll->moved;
+}
+
+double
+msim_coll_size (const MsimColl *coll)
+{
+  return coll->size;
+}
+
+double
+msim_coll_algbw (const MsimColl *coll)
+{
+  if (!msim_coll_done (coll) || coll->end <= coll->start)
+    return 0.0;
+  return coll->size / msim_time_to_seconds (coll->end - coll->start);
+}
+
+double
+msim_coll_busbw (const MsimColl *coll)
+{
+  double n = coll->n;
+  double f = 1.0;
+  switch (coll->kind)
+    {
+    case MSIM_COLL_ALLREDUCE:
+      f = 2.0 * (n - 1.0) / n;
+      break;
+    case MSIM_COLL_ALLGATHER:
+    case MSIM_COLL_REDUCESCATTER:
+    case MSIM_COLL_ALLTOALLV:
+      f = (n - 1.0) / n;
+      break;
+    case MSIM_COLL_SENDRECV:
+      f = 1.0;
+      break;
+    }
+  return msim_coll_algbw (coll) * f;
+}
