@@ -21,6 +21,16 @@ int msim_cli_fail (GError *error);
  * hint, and returns FALSE. */
 gboolean msim_cli_parse (GOptionContext *context, int *argc, char ***argv);
 
+/* Writes @n files, each through a temporary file in its directory, and
+ * renames them into place only when every write succeeded: on failure no
+ * target is created or changed. */
+gboolean msim_write_files_atomically (const char *const *paths, const char *const *data, guint n,
+                                      GError **error);
+
 int msim_cmd_bench (int argc, char **argv);
+int msim_cmd_topo (int argc, char **argv);
+int msim_cmd_trace (int argc, char **argv);
+int msim_cmd_flows (int argc, char **argv);
+int msim_cmd_run (int argc, char **argv);
 
 G_END_DECLS

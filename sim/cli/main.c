@@ -3,7 +3,10 @@
  * 0 success, 1 runtime failure, 2 bad input or usage. */
 #include <igraph.h>
 #include <gsl/gsl_errno.h>
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <locale.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +14,10 @@
 #include "msim-error.h"
 
 static const MsimCommand commands[] = {
+  { "run", "simulate MoE inference steps from an experiment config", msim_cmd_run },
+  { "flows", "simulate a CSV of flows on a topology (max-min or analytical)", msim_cmd_flows },
+  { "topo", "show, export or list cluster topologies (GraphML, DOT)", msim_cmd_topo },
+  { "trace", "convert and inspect routing traces (npy, csv, json, mtr)", msim_cmd_trace },
   { "bench", "measure the simulator's own speed (queue, network)", msim_cmd_bench },
 };
 
@@ -34,6 +41,47 @@ msim_cli_parse (GOptionContext *context, int *argc, char ***argv)
       g_printerr ("moesim: error: %s (try --help)\n", error->message);
       return FALSE;
     }
+  return TRUE;
+}
+
+gboolean
+msim_write_files_atomically (const char *const *paths, const char *const *data, guint n,
+                             GError **error)
+{
+  g_autoptr (GPtrArray) tmps = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *dir = g_path_get_dirname (paths[i]);
+      g_autofree char *base = g_path_get_basename (paths[i]);
+      g_autofree char *tmpl = g_strdup_printf (".%s.XXXXXX", base);
+      char *tmp = g_build_filename (dir, tmpl, NULL);
+      int fd = g_mkstemp (tmp);
+      gboolean ok = fd >= 0;
+      if (ok)
+        {
+          gsize len = strlen (data[i]);
+          ok = write (fd, data[i], len) == (gssize) len && fsync (fd) == 0;
+          ok = close (fd) == 0 && ok;
+        }
+      g_ptr_array_add (tmps, tmp);
+      if (!ok)
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "cannot write %s: %s", paths[i],
+                       g_strerror (errno));
+          for (guint j = 0; j < tmps->len; j++)
+            g_unlink (g_ptr_array_index (tmps, j));
+          return FALSE;
+        }
+    }
+  for (guint i = 0; i < n; i++)
+    if (g_rename (g_ptr_array_index (tmps, i), paths[i]) != 0)
+      {
+        g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "cannot rename into %s: %s", paths[i],
+                     g_strerror (errno));
+        for (guint j = i; j < n; j++)
+          g_unlink (g_ptr_array_index (tmps, j));
+        return FALSE;
+      }
   return TRUE;
 }
 

@@ -1,0 +1,270 @@
+#include "run-config.h"
+
+#include <string.h>
+
+#include "msim-error.h"
+
+static const char *const groups[]
+    = { "topology", "model", "gpu", "workload", "placement", "engine", "output", NULL };
+static const char *const topology_keys[] = { "file", "preset", "override.*", NULL };
+static const char *const workload_keys[]
+    = { "trace", "phase", "tokens", "steps", "prompt_len", "offset", "memory_limit_gib", NULL };
+static const char *const placement_keys[] = { "policy", NULL };
+static const char *const engine_keys[]
+    = { "scheme",       "network",         "alltoall",     "alltoall_window", "microbatches",
+        "capacity_factor", "base_latency", "step_latency", "seed",            "check",
+        NULL };
+static const char *const output_keys[] = { "dir", NULL };
+
+void
+msim_run_config_free (MsimRunConfig *cfg)
+{
+  if (cfg == NULL)
+    return;
+  msim_ini_free (cfg->ini);
+  msim_topology_free (cfg->topology);
+  msim_model_spec_free (cfg->model);
+  msim_gpu_spec_free (cfg->gpu);
+  msim_trace_free (cfg->trace);
+  g_free (cfg->trace_path);
+  g_free (cfg->placement);
+  g_free (cfg->placement_policy);
+  g_free (cfg->output_dir);
+  g_free (cfg);
+}
+
+char *
+msim_run_config_resolve (const MsimIni *ini, const char *path)
+{
+  if (g_path_is_absolute (path))
+    return g_strdup (path);
+  g_autofree char *dir = g_path_get_dirname (msim_ini_path (ini));
+  char *near = g_build_filename (dir, path, NULL);
+  if (g_file_test (near, G_FILE_TEST_EXISTS))
+    return near;
+  g_autofree char *data = g_build_filename (msim_data_dir (), path, NULL);
+  if (g_file_test (data, G_FILE_TEST_EXISTS))
+    {
+      g_free (near);
+      return g_steal_pointer (&data);
+    }
+  return near;
+}
+
+static gboolean
+apply_sets (MsimIni *ini, const char *const *sets, GError **error)
+{
+  for (const char *const *s = sets; s && *s; s++)
+    {
+      const char *eq = strchr (*s, '=');
+      const char *dot = strchr (*s, '.');
+      if (eq == NULL || dot == NULL || dot > eq || dot == *s || dot + 1 == eq)
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                       "--set '%s': expected SECTION.KEY=VALUE", *s);
+          return FALSE;
+        }
+      g_autofree char *group = g_strndup (*s, dot - *s);
+      g_autofree char *key = g_strndup (dot + 1, eq - dot - 1);
+      g_key_file_set_value (msim_ini_keyfile (ini), group, key, eq + 1);
+    }
+  return TRUE;
+}
+
+static MsimTopology *
+load_topology (const MsimIni *ini, GError **error)
+{
+  if (!msim_ini_check_keys (ini, "topology", topology_keys, error))
+    return NULL;
+  g_autofree char *file = NULL, *preset = NULL;
+  if (!msim_ini_get_string (ini, "topology", "file", FALSE, NULL, &file, error)
+      || !msim_ini_get_string (ini, "topology", "preset", FALSE, NULL, &preset, error))
+    return NULL;
+  if ((file == NULL) == (preset == NULL))
+    {
+      msim_ini_set_error (ini, error, "topology", NULL,
+                          "give exactly one of 'file' (a topology file) or 'preset' (a name such "
+                          "as dgx-h100)");
+      return NULL;
+    }
+  GError *local = NULL;
+  MsimTopology *t;
+  if (file)
+    {
+      g_autofree char *path = msim_run_config_resolve (ini, file);
+      g_auto (GStrv) keys = msim_ini_keys (ini, "topology");
+      for (char **k = keys; *k; k++)
+        if (g_str_has_prefix (*k, "override."))
+          {
+            msim_ini_set_error (ini, error, "topology", *k,
+                                "overrides apply to a preset, not to a topology file");
+            return NULL;
+          }
+      t = msim_topology_load (path, &local);
+    }
+  else
+    {
+      g_autoptr (GPtrArray) ov = g_ptr_array_new_with_free_func (g_free);
+      g_auto (GStrv) keys = msim_ini_keys (ini, "topology");
+      for (char **k = keys; *k; k++)
+        if (g_str_has_prefix (*k, "override."))
+          {
+            g_autofree char *v = g_key_file_get_value (msim_ini_keyfile (ini), "topology", *k, NULL);
+            g_ptr_array_add (ov, g_strdup_printf ("%s=%s", *k + strlen ("override."), v));
+          }
+      g_ptr_array_add (ov, NULL);
+      t = msim_topology_load_preset (preset, (const char *const *) ov->pdata, &local);
+    }
+  if (t == NULL)
+    {
+      g_autofree char *where = g_strdup_printf ("%s: [topology]: ", msim_ini_path (ini));
+      g_propagate_prefixed_error (error, local, "%s", where);
+    }
+  return t;
+}
+
+static gboolean
+load_workload (MsimRunConfig *cfg, GError **error)
+{
+  const MsimIni *ini = cfg->ini;
+  MsimStepOptions *o = &cfg->options;
+  if (!msim_ini_has_group (ini, "workload"))
+    {
+      msim_ini_set_error (ini, error, NULL, NULL, "missing [workload] group (trace = FILE)");
+      return FALSE;
+    }
+  if (!msim_ini_check_keys (ini, "workload", workload_keys, error))
+    return FALSE;
+  static const char *const phases[] = { "prefill", "decode", NULL };
+  int phase;
+  gint64 tokens, steps, prompt_len, offset;
+  double mem_gib;
+  g_autofree char *trace = NULL;
+  if (!msim_ini_get_string (ini, "workload", "trace", TRUE, NULL, &trace, error)
+      || !msim_ini_get_choice (ini, "workload", "phase", FALSE, 0, phases, &phase, error)
+      || !msim_ini_get_int64 (ini, "workload", "tokens", FALSE, 4096, 1, G_GINT64_CONSTANT (1) << 32,
+                              &tokens, error)
+      || !msim_ini_get_int64 (ini, "workload", "steps", FALSE, 1, 1, 1000000, &steps, error)
+      || !msim_ini_get_int64 (ini, "workload", "prompt_len", FALSE, 512, 1, 10000000, &prompt_len,
+                              error)
+      || !msim_ini_get_int64 (ini, "workload", "offset", FALSE, 0, 0, G_GINT64_CONSTANT (1) << 40,
+                              &offset, error)
+      || !msim_ini_get_double (ini, "workload", "memory_limit_gib", FALSE, 8.0, 0.001, 1e6,
+                               &mem_gib, error))
+    return FALSE;
+  o->phase = (MsimPhase) phase;
+  o->tokens = (guint64) tokens;
+  o->steps = (guint) steps;
+  o->prompt_len = (guint64) prompt_len;
+  o->token_offset = (guint64) offset;
+  msim_trace_set_memory_limit ((guint64) (mem_gib * 1073741824.0));
+  cfg->trace_path = msim_run_config_resolve (ini, trace);
+  GError *local = NULL;
+  cfg->trace = msim_trace_load (cfg->trace_path, &local);
+  if (cfg->trace == NULL)
+    {
+      g_autofree char *where = g_strdup_printf ("%s: [workload] trace: ", msim_ini_path (ini));
+      g_propagate_prefixed_error (error, local, "%s", where);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+load_placement (MsimRunConfig *cfg, GError **error)
+{
+  const MsimIni *ini = cfg->ini;
+  if (!msim_ini_check_keys (ini, "placement", placement_keys, error))
+    return FALSE;
+  static const char *const policies[] = { "contiguous", "round-robin", NULL };
+  int policy;
+  if (!msim_ini_get_choice (ini, "placement", "policy", FALSE, 0, policies, &policy, error))
+    return FALSE;
+  guint G = msim_topology_n_gpus (cfg->topology);
+  guint E = (guint) cfg->model->experts;
+  guint L = (guint) msim_model_spec_n_moe_layers (cfg->model);
+  if (policy == 0 && E % G != 0 && G % E != 0)
+    {
+      msim_ini_set_error (ini, error, "placement", "policy",
+                          "contiguous placement needs the experts (%u) to divide evenly over the "
+                          "GPUs (%u)",
+                          E, G);
+      return FALSE;
+    }
+  cfg->placement_policy = g_strdup (policies[policy]);
+  cfg->placement = g_new (guint, (gsize) L * E);
+  for (guint l = 0; l < L; l++)
+    for (guint e = 0; e < E; e++)
+      cfg->placement[l * E + e] = policy == 0 ? (E >= G ? e / (E / G) : e) : e % G;
+  return TRUE;
+}
+
+static gboolean
+load_engine (MsimRunConfig *cfg, GError **error)
+{
+  const MsimIni *ini = cfg->ini;
+  MsimStepOptions *o = &cfg->options;
+  if (!msim_ini_check_keys (ini, "engine", engine_keys, error)
+      || !msim_ini_check_keys (ini, "output", output_keys, error))
+    return FALSE;
+  static const char *const schemes[] = { "baseline-ep", "context-coherent", NULL };
+  static const char *const networks[] = { "maxmin", "analytical", NULL };
+  static const char *const a2a[] = { "direct", "hierarchical", NULL };
+  int scheme, network, algo;
+  gint64 window, mbs, seed;
+  gboolean check;
+  if (!msim_ini_get_choice (ini, "engine", "scheme", FALSE, 0, schemes, &scheme, error)
+      || !msim_ini_get_choice (ini, "engine", "network", FALSE, 0, networks, &network, error)
+      || !msim_ini_get_choice (ini, "engine", "alltoall", FALSE, 0, a2a, &algo, error)
+      || !msim_ini_get_int64 (ini, "engine", "alltoall_window", FALSE, 0, 0, 64, &window, error)
+      || !msim_ini_get_int64 (ini, "engine", "microbatches", FALSE, 1, 1, 1024, &mbs, error)
+      || !msim_ini_get_double (ini, "engine", "capacity_factor", FALSE, 0.0, 0.0, 1e6,
+                               &o->capacity_factor, error)
+      || !msim_ini_get_double (ini, "engine", "base_latency", FALSE, o->comm.base_latency_s, 0.0,
+                               1.0, &o->comm.base_latency_s, error)
+      || !msim_ini_get_double (ini, "engine", "step_latency", FALSE, o->comm.step_latency_s, 0.0,
+                               1.0, &o->comm.step_latency_s, error)
+      || !msim_ini_get_int64 (ini, "engine", "seed", FALSE, 1, 0, G_MAXINT64, &seed, error)
+      || !msim_ini_get_bool (ini, "engine", "check", FALSE, FALSE, &check, error)
+      || !msim_ini_get_string (ini, "output", "dir", FALSE, "out", &cfg->output_dir, error))
+    return FALSE;
+  o->scheme = (MsimScheme) scheme;
+  o->network = (MsimNetworkModel) network;
+  o->comm.a2a_hierarchical = algo == 1;
+  o->comm.a2a_window = (guint) window;
+  o->microbatches = (guint) mbs;
+  o->check = check;
+  cfg->seed = (guint64) seed;
+  if (o->capacity_factor > 0.0 && o->capacity_factor < 1e-3)
+    {
+      msim_ini_set_error (ini, error, "engine", "capacity_factor",
+                          "must be 0 (no capacity limit) or at least 0.001");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+MsimRunConfig *
+msim_run_config_load (const char *path, const char *const *sets, GError **error)
+{
+  g_autoptr (MsimRunConfig) cfg = g_new0 (MsimRunConfig, 1);
+  cfg->ini = msim_ini_load (path, error);
+  if (cfg->ini == NULL || !apply_sets (cfg->ini, sets, error)
+      || !msim_ini_check_groups (cfg->ini, groups, error))
+    return NULL;
+  msim_step_options_init (&cfg->options);
+  if (!msim_ini_has_group (cfg->ini, "topology") || !msim_ini_has_group (cfg->ini, "model")
+      || !msim_ini_has_group (cfg->ini, "gpu"))
+    {
+      msim_ini_set_error (cfg->ini, error, NULL, NULL,
+                          "a run config needs [topology], [model], [gpu] and [workload] groups");
+      return NULL;
+    }
+  if (!(cfg->topology = load_topology (cfg->ini, error))
+      || !(cfg->model = msim_model_spec_new_from_ini (cfg->ini, "model", error))
+      || !(cfg->gpu = msim_gpu_spec_new_from_ini (cfg->ini, "gpu", error))
+      || !load_engine (cfg, error) || !load_workload (cfg, error)
+      || !load_placement (cfg, error))
+    return NULL;
+  return g_steal_pointer (&cfg);
+}

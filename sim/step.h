@@ -1,0 +1,100 @@
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "collective.h"
+#include "gpu-spec.h"
+#include "model-spec.h"
+#include "network.h"
+#include "topology.h"
+#include "trace.h"
+
+G_BEGIN_DECLS
+
+/*
+ * The MoE step engine: inference steps of a model on a cluster, layer by
+ * layer, as tasks on GPU streams and flows on the network.
+ *
+ * Per block and micro-batch, on every GPU: attention over the tokens
+ * located there, the gate, then for MoE blocks the dispatch AllToAllv (the
+ * real per-GPU-pair token counts of this batch and layer), the grouped
+ * expert FFN of the tokens that reached each GPU, and:
+ *  - baseline-ep: the combine AllToAllv back to each token's home GPU;
+ *  - context-coherent (ExFlow): no combine; each token moves to the GPU of
+ *    its top-1 expert, where its next attention runs on the replicated
+ *    context; the partial outputs of its other experts are sent to that GPU.
+ * Dense blocks run attention and the dense FFN locally.  Compute and
+ * communication are separate streams, so overlap (micro-batch i+1's
+ * dispatch during micro-batch i's experts) happens where dependencies
+ * allow.
+ */
+
+typedef enum
+{
+  MSIM_SCHEME_BASELINE_EP,
+  MSIM_SCHEME_CONTEXT_COHERENT,
+} MsimScheme;
+
+typedef enum
+{
+  MSIM_PHASE_PREFILL,
+  MSIM_PHASE_DECODE,
+} MsimPhase;
+
+typedef struct
+{
+  MsimScheme scheme;
+  MsimPhase phase;
+  MsimNetworkModel network;
+  MsimCommParams comm;
+  guint microbatches;     /* >= 1 */
+  double capacity_factor; /* 0: unlimited; else C = ceil(T k / E x CF) per micro-batch */
+  guint64 tokens;         /* prefill: prompt tokens per step; decode: sequences in the batch */
+  guint steps;            /* decode steps (prefill: steps of distinct trace tokens) */
+  guint64 prompt_len;     /* tokens per sequence (prefill) or context at decode start */
+  guint64 token_offset;   /* first trace token used */
+  gboolean check;         /* network invariant checks at every re-solve */
+  gboolean record_timeline;
+} MsimStepOptions;
+
+void msim_step_options_init (MsimStepOptions *options);
+
+typedef struct _MsimStepRun MsimStepRun;
+
+/* Runs the simulation.  @placement[l * E + e] is the GPU of expert e of
+ * the l-th MoE block (E = model experts; l over MoE blocks, which must
+ * equal the trace's layers).  Errors (MSIM_ERROR_INPUT / LIMIT) for
+ * inconsistent inputs: trace and model disagree, not enough trace tokens,
+ * memory beyond a GPU's capacity. (transfer full) */
+MsimStepRun *msim_step_run (MsimTopology *topo, const MsimModelSpec *model,
+                            const MsimGpuSpec *gpu, const MsimTrace *trace,
+                            const guint *placement, const MsimStepOptions *options,
+                            GError **error);
+void msim_step_run_free (MsimStepRun *run);
+
+/* Summary figures. */
+double msim_step_run_time_s (const MsimStepRun *run);      /* all steps */
+double msim_step_run_tokens_per_s (const MsimStepRun *run); /* tokens processed / time */
+double msim_step_run_a2a_time_s (const MsimStepRun *run);  /* sum over blocks of dispatch + combine */
+double msim_step_run_dispatch_bytes (const MsimStepRun *run);
+double msim_step_run_combine_bytes (const MsimStepRun *run);
+double msim_step_run_cross_gpu_fraction (const MsimStepRun *run);
+double msim_step_run_cross_node_fraction (const MsimStepRun *run);
+guint64 msim_step_run_dropped (const MsimStepRun *run);
+guint64 msim_step_run_assignments (const MsimStepRun *run); /* processed (token, expert) pairs */
+
+/* The full report (summary, per step, per block, per GPU, per link). */
+JsonNode *msim_step_run_to_json (const MsimStepRun *run);
+/* Per-block rows as CSV text (transfer full). */
+char *msim_step_run_to_csv (const MsimStepRun *run);
+/* Chrome/Perfetto trace events (transfer full). */
+char *msim_step_run_timeline (const MsimStepRun *run);
+/* A short human-readable table (transfer full). */
+char *msim_step_run_summary (const MsimStepRun *run);
+
+const char *msim_scheme_name (MsimScheme scheme);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsimStepRun, msim_step_run_free)
+
+G_END_DECLS
