@@ -1,0 +1,248 @@
+#include <math.h>
+#include <string.h>
+
+#include "msim-check.h"
+#include "msim-error.h"
+#include "step.h"
+
+static MsimModelSpec *
+tiny_model (int layers, int experts, int k)
+{
+  g_autofree char *text = g_strdup_printf ("[model]\nname = tiny\nlayers = %d\nexperts = %d\n"
+                                           "top_k = %d\nhidden_size = 1000\nexpert_ffn_size = 1000\n"
+                                           "heads = 10\ndtype = bf16\n",
+                                           layers, experts, k);
+  GError *error = NULL;
+  g_autoptr (MsimIni) ini = msim_ini_load_data (text, strlen (text), "tiny-model.ini", &error);
+  ck_assert_msg (ini != NULL, "%s", error ? error->message : "");
+  MsimModelSpec *m = msim_model_spec_new_from_ini (ini, "model", &error);
+  ck_assert_msg (m != NULL, "%s", error ? error->message : "");
+  return m;
+}
+
+static MsimGpuSpec *
+unit_gpu (double capacity)
+{
+  g_autofree char *text = g_strdup_printf (
+      "[gpu]\nname = unit\npeak_flops = 1e12\nhbm_bandwidth_Bps = 1e12\n"
+      "hbm_capacity_bytes = %.0f\nlaunch_overhead_s = 0\n"
+      "gemm_flops_efficiency = 1\ngemm_bandwidth_efficiency = 1\n"
+      "grouped_gemm_flops_efficiency = 1\ngrouped_gemm_bandwidth_efficiency = 1\n"
+      "attention_flops_efficiency = 1\nattention_bandwidth_efficiency = 1\n"
+      "elementwise_flops_efficiency = 1\nelementwise_bandwidth_efficiency = 1\n",
+      capacity);
+  GError *error = NULL;
+  g_autoptr (MsimIni) ini = msim_ini_load_data (text, strlen (text), "unit-gpu.ini", &error);
+  ck_assert_msg (ini != NULL, "%s", error ? error->message : "");
+  MsimGpuSpec *g = msim_gpu_spec_new_from_ini (ini, "gpu", &error);
+  ck_assert_msg (g != NULL, "%s", error ? error->message : "");
+  return g;
+}
+
+static MsimTopology *
+switch2 (void)
+{
+  const char *text = "[topology]\nname = sw2\nbuilder = nvswitch\ngpus = 2\n"
+                     "nvlink_bandwidth = 1e9\nnvlink_latency = 0\n"
+                     "pcie_bandwidth = 1e9\npcie_latency = 0\n";
+  GError *error = NULL;
+  MsimTopology *t = msim_topology_load_data (text, -1, "sw2.ini", &error);
+  ck_assert_msg (t != NULL, "%s", error ? error->message : "");
+  return t;
+}
+
+static MsimTrace *
+make_trace (guint tokens, guint layers, guint k, guint experts, const int *ids)
+{
+  GError *error = NULL;
+  MsimTrace *t = msim_trace_new (tokens, layers, k, experts, 0, &error);
+  ck_assert_msg (t != NULL, "%s", error ? error->message : "");
+  for (guint l = 0; l < layers; l++)
+    for (guint i = 0; i < tokens; i++)
+      for (guint r = 0; r < k; r++)
+        msim_trace_set_expert (t, i, l, r, ids[(l * tokens + i) * k + r]);
+  return t;
+}
+
+static MsimTime
+kt (const MsimGpuSpec *g, MsimKernelClass c, double flops, double bytes)
+{
+  MsimTime t;
+  ck_assert (msim_time_from_seconds (msim_gpu_kernel_time_s (g, c, flops, bytes), &t));
+  return t;
+}
+
+static void
+options (MsimStepOptions *o, MsimScheme scheme, guint64 tokens)
+{
+  msim_step_options_init (o);
+  o->scheme = scheme;
+  o->tokens = tokens;
+  o->prompt_len = 2;
+  o->comm.base_latency_s = 0.0;
+  o->check = TRUE;
+}
+
+START_TEST (test_two_gpus_one_layer)
+{
+  /* 4 tokens, 2 per GPU; experts 0 and 1 on GPUs 0 and 1; token 1 goes
+   * to GPU 1 and token 3 to GPU 0, 2000 bytes each way at 1 GB/s. */
+  g_autoptr (MsimModelSpec) m = tiny_model (1, 2, 1);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e11);
+  g_autoptr (MsimTopology) topo = switch2 ();
+  const int ids[] = { 0, 1, 1, 0 };
+  g_autoptr (MsimTrace) tr = make_trace (4, 1, 1, 2, ids);
+  guint placement[] = { 0, 1 };
+
+  /* Expected kernel times, from the model's formulas: 2 tokens each. */
+  double act = 2000.0, ctx = 1.5;
+  MsimTime attn = kt (g, MSIM_KERNEL_ATTENTION, 2 * msim_model_spec_attention_flops_per_token (m, ctx),
+                      msim_model_spec_attention_params (m) * 2.0 + 2 * 2 * act);
+  MsimTime gate = kt (g, MSIM_KERNEL_GEMM, 2 * msim_model_spec_gate_flops_per_token (m),
+                      msim_model_spec_gate_params (m) * 2.0 + 2 * act);
+  MsimTime expert = kt (g, MSIM_KERNEL_GROUPED_GEMM, 2 * msim_model_spec_expert_flops_per_token (m),
+                        msim_model_spec_expert_bytes (m) + 2 * 2 * act);
+  MsimTime sum = kt (g, MSIM_KERNEL_ELEMENTWISE, 2.0 * 2 * 1 * 1000, 2.0 * 2 * act);
+  MsimTime xfer = 2000000; /* 2000 B at 1 GB/s over two links, no latency */
+
+  MsimStepOptions o;
+  options (&o, MSIM_SCHEME_BASELINE_EP, 4);
+  GError *error = NULL;
+  g_autoptr (MsimStepRun) base = msim_step_run (topo, m, g, tr, placement, &o, &error);
+  ck_assert_msg (base != NULL, "%s", error ? error->message : "");
+  ck_assert_int_eq ((MsimTime) llround (msim_step_run_time_s (base) * 1e12),
+                    attn + gate + xfer + expert + xfer + sum);
+  ck_assert (msim_step_run_dispatch_bytes (base) == 4000.0);
+  ck_assert (msim_step_run_combine_bytes (base) == 4000.0);
+  ck_assert_int_eq (msim_step_run_assignments (base), 4);
+
+  /* Context-coherent: an AllGather of 4-byte token ids first (ring of 2:
+   * one step of 8 bytes), no combine all-to-all (k = 1). */
+  options (&o, MSIM_SCHEME_CONTEXT_COHERENT, 4);
+  g_autoptr (MsimStepRun) cc = msim_step_run (topo, m, g, tr, placement, &o, &error);
+  ck_assert_msg (cc != NULL, "%s", error ? error->message : "");
+  ck_assert_int_eq ((MsimTime) llround (msim_step_run_time_s (cc) * 1e12),
+                    8000 + attn + gate + xfer + expert + sum);
+  ck_assert (msim_step_run_combine_bytes (cc) == 0.0);
+}
+END_TEST
+
+START_TEST (test_local_placement_moves_nothing)
+{
+  /* Two layers; token 0 goes to expert 1 (GPU 1) in both.  Baseline moves
+   * it out and back twice; context-coherent moves it once and then finds
+   * its expert local.  Baseline's combine equals its dispatch. */
+  g_autoptr (MsimModelSpec) m = tiny_model (2, 2, 1);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e11);
+  g_autoptr (MsimTopology) topo = switch2 ();
+  const int ids[] = { 1, 0, 1, 1, /* layer 0 */ 1, 0, 1, 1 /* layer 1 */ };
+  g_autoptr (MsimTrace) tr = make_trace (4, 2, 1, 2, ids);
+  guint placement[] = { 0, 1, 0, 1 };
+  MsimStepOptions o;
+  options (&o, MSIM_SCHEME_BASELINE_EP, 4);
+  g_autoptr (MsimStepRun) base = msim_step_run (topo, m, g, tr, placement, &o, NULL);
+  ck_assert (msim_step_run_dispatch_bytes (base) == 2 * 2000.0);
+  ck_assert (msim_step_run_combine_bytes (base) == msim_step_run_dispatch_bytes (base));
+  options (&o, MSIM_SCHEME_CONTEXT_COHERENT, 4);
+  g_autoptr (MsimStepRun) cc = msim_step_run (topo, m, g, tr, placement, &o, NULL);
+  ck_assert (msim_step_run_dispatch_bytes (cc) == 2000.0);
+  ck_assert (msim_step_run_combine_bytes (cc) == 0.0);
+  /* A placement that keeps every token local moves zero bytes. */
+  const int ids2[] = { 0, 0, 1, 1, 0, 0, 1, 1 };
+  g_autoptr (MsimTrace) tr2 = make_trace (4, 2, 1, 2, ids2);
+  g_autoptr (MsimStepRun) cc2 = msim_step_run (topo, m, g, tr2, placement, &o, NULL);
+  ck_assert (msim_step_run_dispatch_bytes (cc2) == 0.0);
+  ck_assert (msim_step_run_cross_gpu_fraction (cc2) == 0.0);
+}
+END_TEST
+
+START_TEST (test_capacity_and_conservation)
+{
+  /* 8 tokens, top-2 of 2 experts, capacity factor 0.5: C = ceil(8*2/2*0.5)
+   * = 4 per expert.  Every token's first choice is expert 0 and its second
+   * expert 1: tokens 0-3 fill expert 0 with first choices (4 dropped), then
+   * tokens 0-3 fill expert 1 with second choices (4 dropped). */
+  g_autoptr (MsimModelSpec) m = tiny_model (1, 2, 2);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e11);
+  g_autoptr (MsimTopology) topo = switch2 ();
+  int ids[16];
+  for (int t = 0; t < 8; t++)
+    {
+      ids[2 * t] = 0;
+      ids[2 * t + 1] = 1;
+    }
+  g_autoptr (MsimTrace) tr = make_trace (8, 1, 2, 2, ids);
+  guint placement[] = { 0, 1 };
+  MsimStepOptions o;
+  options (&o, MSIM_SCHEME_BASELINE_EP, 8);
+  o.capacity_factor = 0.5;
+  g_autoptr (MsimStepRun) run = msim_step_run (topo, m, g, tr, placement, &o, NULL);
+  ck_assert_int_eq (msim_step_run_dropped (run), 8);
+  ck_assert_int_eq (msim_step_run_assignments (run), 8);
+  /* Token conservation: processed + dropped = tokens x k x layers. */
+  ck_assert_int_eq (msim_step_run_assignments (run) + msim_step_run_dropped (run), 8 * 2 * 1);
+}
+END_TEST
+
+START_TEST (test_determinism_and_errors)
+{
+  g_autoptr (MsimModelSpec) m = tiny_model (2, 2, 1);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e11);
+  g_autoptr (MsimTopology) topo = switch2 ();
+  const int ids[] = { 1, 0, 1, 1, 0, 0, 1, 0 };
+  g_autoptr (MsimTrace) tr = make_trace (4, 2, 1, 2, ids);
+  guint placement[] = { 0, 1, 1, 0 };
+  MsimStepOptions o;
+  options (&o, MSIM_SCHEME_BASELINE_EP, 4);
+  o.microbatches = 2;
+  o.record_timeline = TRUE;
+  g_autoptr (MsimStepRun) a = msim_step_run (topo, m, g, tr, placement, &o, NULL);
+  g_autoptr (MsimStepRun) b = msim_step_run (topo, m, g, tr, placement, &o, NULL);
+  g_autoptr (JsonNode) ja = msim_step_run_to_json (a);
+  g_autoptr (JsonNode) jb = msim_step_run_to_json (b);
+  g_autofree char *sa = json_to_string (ja, FALSE);
+  g_autofree char *sb = json_to_string (jb, FALSE);
+  ck_assert_str_eq (sa, sb);
+  g_autofree char *ta = msim_step_run_timeline (a);
+  g_autofree char *tb = msim_step_run_timeline (b);
+  ck_assert_str_eq (ta, tb);
+  /* The timeline is valid JSON. */
+  g_autoptr (JsonParser) p = json_parser_new ();
+  ck_assert (json_parser_load_from_data (p, ta, -1, NULL));
+
+  /* Too many tokens for the trace; a GPU index out of range; not enough
+   * memory. */
+  GError *error = NULL;
+  options (&o, MSIM_SCHEME_BASELINE_EP, 8);
+  ck_assert_ptr_null (msim_step_run (topo, m, g, tr, placement, &o, &error));
+  ck_assert_int_eq (msim_error_exit_status (error), 2);
+  g_clear_error (&error);
+  options (&o, MSIM_SCHEME_BASELINE_EP, 4);
+  guint bad[] = { 0, 5, 1, 0 };
+  ck_assert_ptr_null (msim_step_run (topo, m, g, tr, bad, &o, &error));
+  ck_assert (strstr (error->message, "GPU 5") != NULL);
+  g_clear_error (&error);
+  g_autoptr (MsimGpuSpec) small = unit_gpu (2e6);
+  ck_assert_ptr_null (msim_step_run (topo, m, small, tr, placement, &o, &error));
+  ck_assert (strstr (error->message, "GiB") != NULL);
+  ck_assert_int_eq (msim_error_exit_status (error), 2);
+  g_clear_error (&error);
+}
+END_TEST
+
+static Suite *
+step_suite (void)
+{
+  Suite *s = suite_create ("step");
+  TCase *tc = tcase_create ("schemes");
+  tcase_add_test (tc, test_two_gpus_one_layer);
+  tcase_add_test (tc, test_local_placement_moves_nothing);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("accounting");
+  tcase_add_test (tc, test_capacity_and_conservation);
+  tcase_add_test (tc, test_determinism_and_errors);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+MSIM_CHECK_MAIN (step_suite)
