@@ -1124,8 +1124,11 @@ msim_network_link_bytes (MsimNetwork *net, guint link)
   g_return_val_if_fail (link < net->n_links, 0.0);
   if (net->dirty)
     solve (net, now_of (net));
-  settle_bytes (&net->links[link], now_of (net));
-  return net->links[link].bytes;
+  /* Read without settling: the running sum is only split at load changes,
+   * so asking (e.g. for a timeline) never changes later results. */
+  const Link *l = &net->links[link];
+  MsimTime now = now_of (net);
+  return l->bytes + (now > l->since ? l->load * dt_seconds (now - l->since) : 0.0);
 }
 
 double

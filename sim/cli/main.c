@@ -4,6 +4,7 @@
 #include <igraph.h>
 #include <gsl/gsl_errno.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <unistd.h>
@@ -55,7 +56,8 @@ msim_write_files_atomically (const char *const *paths, const char *const *data, 
       g_autofree char *base = g_path_get_basename (paths[i]);
       g_autofree char *tmpl = g_strdup_printf (".%s.XXXXXX", base);
       char *tmp = g_build_filename (dir, tmpl, NULL);
-      int fd = g_mkstemp (tmp);
+      /* mkstemp creates 0600; outputs get the usual 0666 & ~umask. */
+      int fd = g_mkstemp_full (tmp, O_RDWR, 0666);
       gboolean ok = fd >= 0;
       if (ok)
         {
