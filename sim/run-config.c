@@ -27,7 +27,7 @@ msim_run_config_free (MsimRunConfig *cfg)
   msim_gpu_spec_free (cfg->gpu);
   msim_trace_free (cfg->trace);
   g_free (cfg->trace_path);
-  g_free (cfg->placement);
+  msim_expert_map_free (cfg->placement);
   g_free (cfg->placement_policy);
   g_free (cfg->output_dir);
   g_free (cfg);
@@ -187,15 +187,31 @@ load_placement (MsimRunConfig *cfg, GError **error)
     {
       msim_ini_set_error (ini, error, "placement", "policy",
                           "contiguous placement needs the experts (%u) to divide evenly over the "
-                          "GPUs (%u)",
+                          "GPUs (%u), or the GPUs over the experts",
                           E, G);
       return FALSE;
     }
   cfg->placement_policy = g_strdup (policies[policy]);
-  cfg->placement = g_new (guint, (gsize) L * E);
+  /* contiguous: expert e on GPU e / (E/G); with fewer experts than GPUs,
+   * expert e is replicated on the G/E consecutive GPUs g with g E / G = e
+   * (every GPU holds one expert; tokens use the nearest copy).
+   * round-robin: expert e on GPU e mod G. */
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   for (guint l = 0; l < L; l++)
     for (guint e = 0; e < E; e++)
-      cfg->placement[l * E + e] = policy == 0 ? (E >= G ? e / (E / G) : e) : e % G;
+      {
+        GArray *a = g_array_new (FALSE, FALSE, sizeof (guint));
+        if (policy == 0 && E < G)
+          for (guint g = e * (G / E); g < (e + 1) * (G / E); g++)
+            g_array_append_val (a, g);
+        else
+          {
+            guint g = policy == 0 ? e / (E / G) : e % G;
+            g_array_append_val (a, g);
+          }
+        g_ptr_array_add (lists, a);
+      }
+  cfg->placement = msim_expert_map_new (L, E, (GArray *const *) lists->pdata);
   return TRUE;
 }
 

@@ -26,7 +26,7 @@ typedef struct
   MsimGpuSpec *gpu;
   MsimTrace *trace;
   char *trace_path;
-  guint *placement; /* [moe layer * E + expert] -> GPU */
+  MsimExpertMap *placement;
   char *placement_policy;
   MsimStepOptions options;
   char *output_dir;

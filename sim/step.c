@@ -56,6 +56,7 @@ typedef struct
 
 struct _MsimStepRun
 {
+  const MsimExpertMap *map;
   MsimTopology *topo;
   const MsimModelSpec *model;
   const MsimGpuSpec *gpu;
@@ -120,6 +121,51 @@ msim_step_run_free (MsimStepRun *run)
   g_free (run);
 }
 
+MsimExpertMap *
+msim_expert_map_new_single (guint layers, guint experts, const guint *gpu_of)
+{
+  MsimExpertMap *m = g_new0 (MsimExpertMap, 1);
+  guint n = layers * experts;
+  m->layers = layers;
+  m->experts = experts;
+  m->offsets = g_new (guint, n + 1);
+  m->gpus = g_memdup2 (gpu_of, sizeof (guint) * n);
+  for (guint i = 0; i <= n; i++)
+    m->offsets[i] = i;
+  return m;
+}
+
+MsimExpertMap *
+msim_expert_map_new (guint layers, guint experts, GArray *const *lists)
+{
+  MsimExpertMap *m = g_new0 (MsimExpertMap, 1);
+  guint n = layers * experts, total = 0;
+  m->layers = layers;
+  m->experts = experts;
+  m->offsets = g_new (guint, n + 1);
+  for (guint i = 0; i < n; i++)
+    {
+      m->offsets[i] = total;
+      total += lists[i]->len;
+    }
+  m->offsets[n] = total;
+  m->gpus = g_new (guint, MAX (total, 1u));
+  for (guint i = 0; i < n; i++)
+    if (lists[i]->len)
+      memcpy (m->gpus + m->offsets[i], lists[i]->data, sizeof (guint) * lists[i]->len);
+  return m;
+}
+
+void
+msim_expert_map_free (MsimExpertMap *map)
+{
+  if (map == NULL)
+    return;
+  g_free (map->offsets);
+  g_free (map->gpus);
+  g_free (map);
+}
+
 static MsimTime
 kernel_ps (const MsimStepRun *run, MsimKernelClass klass, double flops, double bytes)
 {
@@ -128,6 +174,35 @@ kernel_ps (const MsimStepRun *run, MsimKernelClass klass, double flops, double b
   if (!msim_time_from_seconds (s, &t))
     t = MSIM_TIME_NEVER / 4;
   return t;
+}
+
+/* The GPU whose copy of expert @e of MoE block @l serves @token, which is
+ * on GPU @cur: its own GPU's copy, else its host's (split by token), else
+ * any (split by token). */
+static guint
+pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
+{
+  const MsimExpertMap *m = run->map;
+  guint off = m->offsets[l * m->experts + e];
+  guint n = m->offsets[l * m->experts + e + 1] - off;
+  const guint *g = m->gpus + off;
+  if (n == 1)
+    return g[0];
+  guint host = msim_topology_gpu_host (run->topo, cur), same = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      if (g[i] == cur)
+        return cur;
+      same += msim_topology_gpu_host (run->topo, g[i]) == host;
+    }
+  if (same > 0)
+    {
+      guint want = (guint) (token % same);
+      for (guint i = 0; i < n; i++)
+        if (msim_topology_gpu_host (run->topo, g[i]) == host && want-- == 0)
+          return g[i];
+    }
+  return g[token % n];
 }
 
 static guint
@@ -139,7 +214,7 @@ compute_stream (guint g)
 /* ---------- memory ---------- */
 
 static gboolean
-check_memory (MsimStepRun *run, const guint *placement, GError **error)
+check_memory (MsimStepRun *run, GError **error)
 {
   const MsimModelSpec *m = run->model;
   double dt = m->dtype_bytes;
@@ -161,9 +236,9 @@ check_memory (MsimStepRun *run, const guint *placement, GError **error)
   for (guint g = 0; g < run->G; g++)
     {
       double experts = 0;
-      for (guint l = 0; l < run->n_moe; l++)
-        for (guint e = 0; e < run->E; e++)
-          experts += placement[l * run->E + e] == g;
+      guint ncopies = run->map->offsets[run->n_moe * run->E];
+      for (guint i = 0; i < ncopies; i++)
+        experts += run->map->gpus[i] == g;
       run->mem_weights[g] = shared_params * dt + experts * (double) msim_model_spec_expert_bytes (m);
       /* Baseline: each GPU holds the KV of its own sequences; context-coherent
        * replicates every sequence's context on every GPU. */
@@ -226,7 +301,7 @@ submit_a2a (MsimStepRun *run, const guint *all, double *bytes, const char *name,
 /* Simulates step @s over trace tokens [first, first + n).  @loc holds each
  * sequence's current GPU (context-coherent decode carries it over). */
 static void
-build_step (MsimStepRun *run, const MsimTrace *trace, const guint *placement, guint s,
+build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
             guint64 first, guint64 n, guint *seq_loc, Ready *ready)
 {
   const MsimModelSpec *m = run->model;
@@ -400,7 +475,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, const guint *placement, gu
                     continue;
                   }
                 cap_used[e]++;
-                guint h = placement[moe_l * E + (guint) e];
+                guint h = pick (run, moe_l, (guint) e, loc[t], first + t);
                 etok[h * E + (guint) e]++;
                 br.assignments++;
                 if (h != loc[t])
@@ -422,13 +497,14 @@ build_step (MsimStepRun *run, const MsimTrace *trace, const guint *placement, gu
                 {
                   int e0 = msim_trace_expert (trace, first + t, moe_l, 0);
                   if (e0 >= 0 && !dropped[t * k])
-                    dest = placement[moe_l * E + (guint) e0];
+                    dest = pick (run, moe_l, (guint) e0, loc[t], first + t);
                 }
               for (guint r = 0; r < k; r++)
                 {
                   if (dropped[t * k + r])
                     continue;
-                  guint h = placement[moe_l * E + (guint) msim_trace_expert (trace, first + t, moe_l, r)];
+                  guint h = pick (run, moe_l, (guint) msim_trace_expert (trace, first + t, moe_l, r),
+                                  loc[t], first + t);
                   if (h != dest)
                     cbytes[h * G + dest] += act;
                 }
@@ -511,8 +587,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, const guint *placement, gu
 /* DESIGN.md section 4: (token, layer boundary) pairs whose top-1 expert
  * changes GPU (node) between consecutive MoE layers. */
 static void
-boundary_metric (MsimStepRun *run, const MsimTrace *trace, const guint *placement, guint64 first,
-                 guint64 n)
+boundary_metric (MsimStepRun *run, const MsimTrace *trace, guint64 first, guint64 n)
 {
   for (guint64 t = 0; t < n; t++)
     for (guint l = 0; l + 1 < run->n_moe; l++)
@@ -521,7 +596,9 @@ boundary_metric (MsimStepRun *run, const MsimTrace *trace, const guint *placemen
         int b = msim_trace_expert (trace, first + t, l + 1, 0);
         if (a < 0 || b < 0)
           continue;
-        guint ga = placement[l * run->E + (guint) a], gb = placement[(l + 1) * run->E + (guint) b];
+        guint home = (guint) ((t) * run->G / n);
+        guint ga = pick (run, l, (guint) a, home, first + t);
+        guint gb = pick (run, l + 1, (guint) b, ga, first + t);
         run->boundaries++;
         run->boundary_cross_gpu += ga != gb;
         run->boundary_cross_node
@@ -541,7 +618,7 @@ progress (MsimStepRun *run, guint64 done, guint64 total, gboolean final)
 
 MsimStepRun *
 msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec *gpu,
-               const MsimTrace *trace, const guint *placement, const MsimStepOptions *options,
+               const MsimTrace *trace, const MsimExpertMap *map, const MsimStepOptions *options,
                GError **error)
 {
   g_return_val_if_fail (options->microbatches >= 1, NULL);
@@ -584,17 +661,35 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
                    options->tokens, G);
       return NULL;
     }
-  for (guint i = 0; i < (guint) n_moe * (guint) model->experts; i++)
-    if (placement[i] >= G)
-      {
-        g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                     "placement puts expert %u of MoE layer %u on GPU %u, but the topology has %u "
-                     "GPUs",
-                     i % model->experts, i / model->experts, placement[i], G);
-        return NULL;
-      }
+  if (map->layers != (guint) n_moe || map->experts != (guint) model->experts)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "the placement covers %u layers x %u experts but model %s has %d x %d",
+                   map->layers, map->experts, model->name, n_moe, model->experts);
+      return NULL;
+    }
+  for (guint i = 0; i < map->layers * map->experts; i++)
+    {
+      if (map->offsets[i + 1] <= map->offsets[i])
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                       "the placement gives expert %u of MoE layer %u no GPU", i % map->experts,
+                       i / map->experts);
+          return NULL;
+        }
+      for (guint j = map->offsets[i]; j < map->offsets[i + 1]; j++)
+        if (map->gpus[j] >= G)
+          {
+            g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                         "placement puts expert %u of MoE layer %u on GPU %u, but the topology "
+                         "has %u GPUs",
+                         i % map->experts, i / map->experts, map->gpus[j], G);
+            return NULL;
+          }
+    }
 
   g_autoptr (MsimStepRun) run = g_new0 (MsimStepRun, 1);
+  run->map = map;
   run->topo = topo;
   run->model = model;
   run->gpu = gpu;
@@ -619,7 +714,7 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   run->tasks = msim_tasks_new (run->engine, 2 * G);
   run->comm = msim_comm_new (topo, run->net, run->tasks, &options->comm);
 
-  if (!check_memory (run, placement, error))
+  if (!check_memory (run, error))
     return NULL;
 
   gint64 t0 = g_get_monotonic_time ();
@@ -633,8 +728,8 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
     {
       guint64 first = options->token_offset + (guint64) s * per_step_tokens;
       guint before = run->blocks->len;
-      build_step (run, trace, placement, s, first, per_step_tokens, seq_loc, ready);
-      boundary_metric (run, trace, placement, first, per_step_tokens);
+      build_step (run, trace, s, first, per_step_tokens, seq_loc, ready);
+      boundary_metric (run, trace, first, per_step_tokens);
       run->tokens_processed += per_step_tokens;
       (void) before;
     }
@@ -655,6 +750,7 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
                    msim_tasks_pending (run->tasks));
       return NULL;
     }
+  run->map = NULL; /* borrowed for the build only */
   run->end = msim_engine_now (run->engine);
   run->wall_s = (double) (g_get_monotonic_time () - t0) / 1e6;
 

@@ -60,16 +60,38 @@ typedef struct
 
 void msim_step_options_init (MsimStepOptions *options);
 
+/*
+ * Where the experts live: expert e of the l-th MoE block has copies on GPUs
+ * gpus[offsets[l * E + e] .. offsets[l * E + e + 1]) (at least one).  A
+ * token uses the copy on its own GPU if there is one, else one on its own
+ * host, else one chosen by token index, so copies split their expert's
+ * tokens evenly and deterministically.
+ */
+typedef struct
+{
+  guint layers;   /* MoE blocks */
+  guint experts;  /* E */
+  guint *offsets; /* layers * E + 1 entries */
+  guint *gpus;
+} MsimExpertMap;
+
+/* A map with one copy per expert: @gpu_of[l * E + e] (copied). */
+MsimExpertMap *msim_expert_map_new_single (guint layers, guint experts, const guint *gpu_of);
+/* A map from per-(layer, expert) lists; @lists[l * E + e] is a GArray of
+ * guint (copied). */
+MsimExpertMap *msim_expert_map_new (guint layers, guint experts, GArray *const *lists);
+void msim_expert_map_free (MsimExpertMap *map);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsimExpertMap, msim_expert_map_free)
+
 typedef struct _MsimStepRun MsimStepRun;
 
-/* Runs the simulation.  @placement[l * E + e] is the GPU of expert e of
- * the l-th MoE block (E = model experts; l over MoE blocks, which must
- * equal the trace's layers).  Errors (MSIM_ERROR_INPUT / LIMIT) for
- * inconsistent inputs: trace and model disagree, not enough trace tokens,
- * memory beyond a GPU's capacity. (transfer full) */
+/* Runs the simulation.  @map's layers must equal the model's MoE blocks and
+ * the trace's layers.  Errors (MSIM_ERROR_INPUT / LIMIT) for inconsistent
+ * inputs: trace and model disagree, not enough trace tokens, a GPU index
+ * out of range, memory beyond a GPU's capacity. (transfer full) */
 MsimStepRun *msim_step_run (MsimTopology *topo, const MsimModelSpec *model,
                             const MsimGpuSpec *gpu, const MsimTrace *trace,
-                            const guint *placement, const MsimStepOptions *options,
+                            const MsimExpertMap *map, const MsimStepOptions *options,
                             GError **error);
 void msim_step_run_free (MsimStepRun *run);
 

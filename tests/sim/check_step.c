@@ -64,6 +64,12 @@ make_trace (guint tokens, guint layers, guint k, guint experts, const int *ids)
   return t;
 }
 
+static MsimExpertMap *
+map_of (guint layers, guint experts, const guint *gpu_of)
+{
+  return msim_expert_map_new_single (layers, experts, gpu_of);
+}
+
 static MsimTime
 kt (const MsimGpuSpec *g, MsimKernelClass c, double flops, double bytes)
 {
@@ -92,7 +98,8 @@ START_TEST (test_two_gpus_one_layer)
   g_autoptr (MsimTopology) topo = switch2 ();
   const int ids[] = { 0, 1, 1, 0 };
   g_autoptr (MsimTrace) tr = make_trace (4, 1, 1, 2, ids);
-  guint placement[] = { 0, 1 };
+  guint gpu_of[] = { 0, 1 };
+  g_autoptr (MsimExpertMap) placement = map_of (1, 2, gpu_of);
 
   /* Expected kernel times, from the model's formulas: 2 tokens each. */
   double act = 2000.0, ctx = 1.5;
@@ -137,7 +144,8 @@ START_TEST (test_local_placement_moves_nothing)
   g_autoptr (MsimTopology) topo = switch2 ();
   const int ids[] = { 1, 0, 1, 1, /* layer 0 */ 1, 0, 1, 1 /* layer 1 */ };
   g_autoptr (MsimTrace) tr = make_trace (4, 2, 1, 2, ids);
-  guint placement[] = { 0, 1, 0, 1 };
+  guint gpu_of[] = { 0, 1, 0, 1 };
+  g_autoptr (MsimExpertMap) placement = map_of (2, 2, gpu_of);
   MsimStepOptions o;
   options (&o, MSIM_SCHEME_BASELINE_EP, 4);
   g_autoptr (MsimStepRun) base = msim_step_run (topo, m, g, tr, placement, &o, NULL);
@@ -153,6 +161,24 @@ START_TEST (test_local_placement_moves_nothing)
   g_autoptr (MsimStepRun) cc2 = msim_step_run (topo, m, g, tr2, placement, &o, NULL);
   ck_assert (msim_step_run_dispatch_bytes (cc2) == 0.0);
   ck_assert (msim_step_run_cross_gpu_fraction (cc2) == 0.0);
+  /* Expert 1 replicated on both GPUs: every token finds a local copy. */
+  GArray *lists[4];
+  guint gl[][2] = { { 0, 0 }, { 0, 1 }, { 0, 0 }, { 0, 1 } };
+  guint nl[] = { 1, 2, 1, 2 };
+  for (int i = 0; i < 4; i++)
+    {
+      lists[i] = g_array_new (FALSE, FALSE, sizeof (guint));
+      g_array_append_vals (lists[i], gl[i], nl[i]);
+    }
+  g_autoptr (MsimExpertMap) rep = msim_expert_map_new (2, 2, lists);
+  for (int i = 0; i < 4; i++)
+    g_array_unref (lists[i]);
+  options (&o, MSIM_SCHEME_BASELINE_EP, 4);
+  g_autoptr (MsimStepRun) br = msim_step_run (topo, m, g, tr, rep, &o, NULL);
+  /* Every token now has a copy of its expert on its own GPU (expert 0 on
+   * GPU 0 serves token 1; expert 1's copies on GPUs 0 and 1 serve tokens 0,
+   * 2 and 3 locally), so nothing moves. */
+  ck_assert (msim_step_run_dispatch_bytes (br) == 0.0);
 }
 END_TEST
 
@@ -172,7 +198,8 @@ START_TEST (test_capacity_and_conservation)
       ids[2 * t + 1] = 1;
     }
   g_autoptr (MsimTrace) tr = make_trace (8, 1, 2, 2, ids);
-  guint placement[] = { 0, 1 };
+  guint gpu_of[] = { 0, 1 };
+  g_autoptr (MsimExpertMap) placement = map_of (1, 2, gpu_of);
   MsimStepOptions o;
   options (&o, MSIM_SCHEME_BASELINE_EP, 8);
   o.capacity_factor = 0.5;
@@ -191,7 +218,8 @@ START_TEST (test_determinism_and_errors)
   g_autoptr (MsimTopology) topo = switch2 ();
   const int ids[] = { 1, 0, 1, 1, 0, 0, 1, 0 };
   g_autoptr (MsimTrace) tr = make_trace (4, 2, 1, 2, ids);
-  guint placement[] = { 0, 1, 1, 0 };
+  guint gpu_of[] = { 0, 1, 1, 0 };
+  g_autoptr (MsimExpertMap) placement = map_of (2, 2, gpu_of);
   MsimStepOptions o;
   options (&o, MSIM_SCHEME_BASELINE_EP, 4);
   o.microbatches = 2;
@@ -218,7 +246,8 @@ START_TEST (test_determinism_and_errors)
   ck_assert_int_eq (msim_error_exit_status (error), 2);
   g_clear_error (&error);
   options (&o, MSIM_SCHEME_BASELINE_EP, 4);
-  guint bad[] = { 0, 5, 1, 0 };
+  guint bad_of[] = { 0, 5, 1, 0 };
+  g_autoptr (MsimExpertMap) bad = map_of (2, 2, bad_of);
   ck_assert_ptr_null (msim_step_run (topo, m, g, tr, bad, &o, &error));
   ck_assert (strstr (error->message, "GPU 5") != NULL);
   g_clear_error (&error);
