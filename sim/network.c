@@ -125,7 +125,8 @@ typedef struct
 
   /* solve scratch (residuals and unfrozen counts live in MsimNetwork's
    * dense arrays, which the hot loops stream through) */
-  guint32 mark, frozen_mark, upper_mark;
+  guint32 mark, frozen_mark, upper_mark, candidate_mark;
+  gboolean sticky; /* once over capacity outside the heap: always a candidate */
 } Link;
 
 typedef struct
@@ -685,23 +686,22 @@ adopt_foreign (MsimNetwork *net, guint32 li, MsimTime now)
 
 static void run_checks (MsimNetwork *net);
 
-static void
-solve (MsimNetwork *net, MsimTime now)
+/* One pass of the filling.  With @all_candidates FALSE, only links that are
+ * or were bottlenecks, links new flows cross, and links that once needed it
+ * ("sticky") may saturate; any other link is only checked afterwards.  If
+ * such a link ends over its capacity, the pass is wrong there: it is made
+ * sticky and FALSE is returned, and the caller re-solves from scratch
+ * (every bottleneck restarted, every touched link a candidate), which is
+ * valid from any state whose loads match its levels.  Excluding a link that
+ * the filling leaves within capacity does not change the result: the
+ * allocation is then feasible with it, and every flow keeps a saturated
+ * bottleneck on which it is maximal.  This keeps the dozens of never-full
+ * links an all-to-all crosses (PCIe, spine, lightly used NVLink) out of the
+ * heap. */
+static gboolean
+solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidates)
 {
-  net->dirty = FALSE;
   net->epoch++;
-  net->stats.batches++;
-  if (net->model == MSIM_NETWORK_ANALYTICAL)
-    {
-      /* Levels are fixed capacities: only completion times move. */
-      for (guint32 i = 0; i < net->n_resched; i++)
-        reschedule_link (net, net->resched[i], now);
-      net->n_resched = 0;
-      return;
-    }
-  double lambda = net->new_flows->len > 0 ? 0.0 : net->restart_level;
-  net->restart_level = G_MAXDOUBLE;
-
   /* The restarted part: bottleneck links at or above lambda.  Their flows
    * are unfrozen; everything slower keeps its rate. */
   g_array_set_size (net->upper, 0);
@@ -720,6 +720,7 @@ solve (MsimNetwork *net, MsimTime now)
       if (l->level >= lambda * (1.0 - MSIM_REL_EPS))
         {
           l->upper_mark = net->epoch;
+          l->candidate_mark = net->epoch;
           settle_phi (l, now);
           g_array_append_val (net->upper, li);
         }
@@ -752,11 +753,12 @@ solve (MsimNetwork *net, MsimTime now)
         {
           touch (net, h[j].link);
           unf[h[j].link]++;
+          net->links[h[j].link].candidate_mark = net->epoch;
         }
     }
   g_array_set_size (net->new_flows, 0);
 
-  /* Heapify the touched links at once (Floyd), O(T) rather than T pushes. */
+  /* Heapify the candidates at once (Floyd), O(T) rather than T pushes. */
   if (net->pq_cap < net->n_touched)
     {
       net->pq_cap = MAX (net->n_touched, 2 * net->pq_cap);
@@ -766,7 +768,8 @@ solve (MsimNetwork *net, MsimTime now)
   for (guint32 i = 0; i < net->n_touched; i++)
     {
       guint32 li = net->touched[i];
-      if (unf[li] > 0)
+      Link *l = &net->links[li];
+      if (unf[li] > 0 && (all_candidates || l->sticky || l->candidate_mark == net->epoch))
         net->pq[net->pq_len++] = (HeapItem) { MAX (res[li], 0.0) / unf[li], li };
     }
   for (guint32 i = net->pq_len / 2; i-- > 0;)
@@ -821,6 +824,20 @@ solve (MsimNetwork *net, MsimTime now)
       g_assert (unf[li] == 0);
     }
 
+  /* Links kept out of the heap must have stayed within capacity. */
+  gboolean ok = TRUE;
+  if (!all_candidates)
+    for (guint32 i = 0; i < net->n_touched; i++)
+      {
+        guint32 li = net->touched[i];
+        Link *l = &net->links[li];
+        if (l->frozen_mark != net->epoch && res[li] < -MSIM_REL_EPS * l->cap)
+          {
+            l->sticky = TRUE;
+            ok = FALSE;
+          }
+      }
+
   /* Loads of the touched links: capacity minus what is left. */
   for (guint32 i = 0; i < net->n_touched; i++)
     {
@@ -829,6 +846,27 @@ solve (MsimNetwork *net, MsimTime now)
       settle_bytes (l, now);
       l->load = l->n == 0 ? 0.0 : MAX (l->cap - res[li], 0.0);
     }
+  return ok;
+}
+
+static void
+solve (MsimNetwork *net, MsimTime now)
+{
+  net->dirty = FALSE;
+  net->stats.batches++;
+  if (net->model == MSIM_NETWORK_MAXMIN)
+    {
+      double lambda = net->new_flows->len > 0 ? 0.0 : net->restart_level;
+      if (!solve_pass (net, now, lambda, FALSE))
+        {
+          net->stats.fallbacks++;
+          /* Loads are those of the (wrong) pass, consistent with its levels,
+           * which is all a full restart needs. */
+          gboolean again = solve_pass (net, now, 0.0, TRUE);
+          g_assert (again);
+        }
+    }
+  net->restart_level = G_MAXDOUBLE;
   for (guint32 i = 0; i < net->n_resched; i++)
     reschedule_link (net, net->resched[i], now);
   net->n_resched = 0;

@@ -66,6 +66,7 @@ typedef struct
   guint64 flows_rated;   /* flows whose rate those steps set (as a group per link) */
   guint64 bn_changes;    /* flows that got a new bottleneck link (individual work) */
   guint64 links_scanned; /* flows visited when a link adopts flows */
+  guint64 fallbacks;     /* batches re-solved because a non-candidate link overflowed */
   double bytes_started;   /* bytes of all started flows */
   double bytes_delivered; /* bytes of all completed flows */
 } MsimNetworkStats;

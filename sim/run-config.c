@@ -192,9 +192,11 @@ load_placement (MsimRunConfig *cfg, GError **error)
       return FALSE;
     }
   cfg->placement_policy = g_strdup (policies[policy]);
-  /* contiguous: expert e on GPU e / (E/G); with fewer experts than GPUs,
-   * expert e is replicated on the G/E consecutive GPUs g with g E / G = e
-   * (every GPU holds one expert; tokens use the nearest copy).
+  /* contiguous: expert e on GPU e / (E/G).  With fewer experts than GPUs,
+   * the GPUs form G/E expert-parallel groups of E consecutive GPUs, each
+   * holding every expert once (expert e on the GPUs g with g mod E = e), as
+   * DeepSpeed-MoE combines expert and data parallelism; tokens use the copy
+   * on their own GPU or host when there is one.
    * round-robin: expert e on GPU e mod G. */
   g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   for (guint l = 0; l < L; l++)
@@ -202,7 +204,7 @@ load_placement (MsimRunConfig *cfg, GError **error)
       {
         GArray *a = g_array_new (FALSE, FALSE, sizeof (guint));
         if (policy == 0 && E < G)
-          for (guint g = e * (G / E); g < (e + 1) * (G / E); g++)
+          for (guint g = e; g < G; g += E)
             g_array_append_val (a, g);
         else
           {

@@ -270,8 +270,8 @@ bench_network (int argc, char **argv)
   printf ("bench network: AllToAllv on %d GPUs, %u flows, skew %g, seed %" G_GINT64_FORMAT
           ", max-min, %d runs\n",
           gpus, a.n_flows, skew, seed, runs);
-  printf ("%-10s %4s %9s %9s %11s %10s %10s %12s %12s\n", "topology", "run", "steps", "batches",
-          "link-steps", "bn-moves", "wall_s", "flows/s", "makespan_s");
+  printf ("%-10s %4s %9s %9s %11s %10s %9s %10s %12s %12s\n", "topology", "run", "steps",
+          "batches", "link-steps", "bn-moves", "refills", "wall_s", "flows/s", "makespan_s");
   g_autofree double *walls = g_new (double, runs);
   for (int r = 0; r < runs; r++)
     {
@@ -280,14 +280,14 @@ bench_network (int argc, char **argv)
       guint64 steps;
       walls[r] = run_star (&a, bw_gbps * 1e9, &st, &makespan, &steps);
       printf ("%-10s %4d %9" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %11" G_GUINT64_FORMAT
-              " %10" G_GUINT64_FORMAT " %10.4f %12.0f %12.6g\n",
-              "switch", r + 1, steps, st.batches, st.links_solved, st.bn_changes, walls[r],
-              a.n_flows / walls[r], makespan);
+              " %10" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %10.4f %12.0f %12.6g\n",
+              "switch", r + 1, steps, st.batches, st.links_solved, st.bn_changes, st.fallbacks,
+              walls[r], a.n_flows / walls[r], makespan);
       fflush (stdout);
     }
   double med = median (walls, runs);
-  printf ("%-10s %4s %9s %9s %11s %10s %10.4f %12.0f  (median)\n", "switch", "med", "", "", "",
-          "", med, a.n_flows / med);
+  printf ("%-10s %4s %9s %9s %11s %10s %9s %10.4f %12.0f  (median)\n", "switch", "med", "", "",
+          "", "", "", med, a.n_flows / med);
   a2av_clear (&a);
   return 0;
 }

@@ -113,6 +113,28 @@ START_TEST (test_staggered)
 }
 END_TEST
 
+START_TEST (test_new_bottleneck_after_removal)
+{
+  /* A crosses link 0 (10 B/s, shared with C) and link 2 (7 B/s, alone).
+   * While C runs both get 5 on link 0; when C ends at 2 s, A is held by
+   * link 2, which was no bottleneck before: 90 bytes at 7 B/s. */
+  g_autoptr (MsimEngine) e = msim_engine_new ();
+  double cap[] = { 10.0, 100.0, 7.0 };
+  g_autoptr (MsimNetwork) net = msim_network_new (e, 3, cap, MSIM_NETWORK_MAXMIN);
+  msim_network_set_check (net, TRUE, TRUE);
+  Record r = { 0 };
+  guint32 ra[] = { 0, 2 }, rc[] = { 0 };
+  msim_network_start_flow (net, 0, ra, 2, 0, 100.0, record_done, &r);
+  msim_network_start_flow (net, 0, rc, 1, 0, 10.0, record_done, &r);
+  msim_engine_run (e);
+  ck_assert_int_eq (r.end[1], S (2.0));
+  msim_ck_assert_near (msim_time_to_seconds (r.end[0]), 2.0 + 90.0 / 7.0, 1e-12);
+  MsimNetworkStats st;
+  msim_network_get_stats (net, &st);
+  ck_assert_int_ge (st.fallbacks, 1); /* link 2 was not a candidate at first */
+}
+END_TEST
+
 START_TEST (test_latency_only_and_local)
 {
   g_autoptr (MsimEngine) e = msim_engine_new ();
@@ -357,6 +379,7 @@ network_suite (void)
   tcase_add_test (tc, test_two_flows_share);
   tcase_add_test (tc, test_slow_nic_residual);
   tcase_add_test (tc, test_staggered);
+  tcase_add_test (tc, test_new_bottleneck_after_removal);
   tcase_add_test (tc, test_latency_only_and_local);
   tcase_add_test (tc, test_analytical);
   suite_add_tcase (s, tc);
