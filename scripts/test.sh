@@ -14,9 +14,9 @@ cd "$(dirname "$0")/.." || exit 2
 total_pass=0
 total_fail=0
 
-# Counts results in a build dir's meson test log.
+# Counts results in a meson test log (JSON lines, one per test).
 count () {
-  log="$1/meson-logs/testlog.json"
+  log="$1"
   if [ -f "$log" ]; then
     p=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c '"OK"\|"EXPECTEDFAIL"')
     f=$(grep -o '"result": "[A-Z]*"' "$log" | grep -vc '"OK"\|"EXPECTEDFAIL"\|"SKIP"')
@@ -45,7 +45,7 @@ if setup build-test --buildtype=debugoptimized -Dwerror=true && meson compile -C
 else
   rm -f build-test/meson-logs/testlog.json
 fi
-count build-test "build"
+count build-test/meson-logs/testlog.json "build"
 
 # 2. Address and undefined-behaviour sanitizers; UB aborts instead of
 #    printing and carrying on.
@@ -58,13 +58,14 @@ if [ -z "${MSIM_SKIP_ASAN:-}" ]; then
   else
     rm -f build-asan/meson-logs/testlog.json
   fi
-  count build-asan "address+undefined sanitizers"
+  count build-asan/meson-logs/testlog.json "address+undefined sanitizers"
 fi
 
 # 3. Valgrind memcheck on the normal build (CK_FORK=no, see tests/meson.build).
 if [ -z "${MSIM_SKIP_VALGRIND:-}" ]; then
+  rm -f build-test/meson-logs/testlog-valgrind.json
   meson test -C build-test --setup valgrind --print-errorlogs --num-processes 2
-  count build-test "valgrind"
+  count build-test/meson-logs/testlog-valgrind.json "valgrind"
 fi
 
 echo "$total_pass passed, $total_fail failed"
