@@ -12,6 +12,7 @@
 #include "event-queue.h"
 #include "msim-error.h"
 #include "network.h"
+#include "topology.h"
 
 static double
 median (double *v, gsize n)
@@ -231,6 +232,39 @@ run_star (const A2av *a, double bw, MsimNetworkStats *st, double *makespan_s, gu
   return (double) (t1 - t0) / 1e6;
 }
 
+/* The same AllToAllv on a topology: routes from the topology (ECMP by flow
+ * index), the route latency paid before the first byte. */
+static double
+run_topology (const A2av *a, MsimTopology *topo, MsimNetworkStats *st, double *makespan_s,
+              guint64 *steps)
+{
+  g_autoptr (MsimEngine) e = msim_engine_new ();
+  guint nl = msim_topology_n_links (topo);
+  g_autofree double *cap = g_new (double, nl);
+  for (guint l = 0; l < nl; l++)
+    cap[l] = msim_topology_link_capacity (topo, l);
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (MsimNetwork) net = msim_network_new (e, nl, cap, MSIM_NETWORK_MAXMIN);
+  BenchDone d = { 0, 0 };
+  for (guint k = 0; k < a->n_flows; k++)
+    {
+      MsimRoute route;
+      guint sv = msim_topology_gpu_vertex (topo, a->src[k]);
+      guint dv = msim_topology_gpu_vertex (topo, a->dst[k]);
+      if (!msim_topology_route (topo, sv, dv, k, &route, NULL))
+        g_error ("bench network: no route from GPU %u to GPU %u", a->src[k], a->dst[k]);
+      msim_network_start_flow (net, 0, route.links, route.n_links, route.latency_ps, a->bytes[k],
+                               bench_flow_done, &d);
+    }
+  msim_engine_run (e);
+  gint64 t1 = g_get_monotonic_time ();
+  g_assert (d.done == a->n_flows);
+  msim_network_get_stats (net, st);
+  *makespan_s = msim_time_to_seconds (d.last_end);
+  *steps = msim_engine_steps (e);
+  return (double) (t1 - t0) / 1e6;
+}
+
 static int
 bench_network (int argc, char **argv)
 {
@@ -240,7 +274,12 @@ bench_network (int argc, char **argv)
   gint runs = 3;
   gdouble mean_mib = 1.0;
   gdouble bw_gbps = 450.0;
+  g_autofree char *which = NULL;
   GOptionEntry entries[] = {
+    { "topology", 0, 0, G_OPTION_ARG_STRING, &which,
+      "switch (one non-blocking switch), rail (the dgx-h100-cluster preset scaled to N/8 nodes; N "
+      "a multiple of 8) or both (default)",
+      "T" },
     { "gpus", 0, 0, G_OPTION_ARG_INT, &gpus, "GPUs (all-to-all over every ordered pair; default 64)",
       "N" },
     { "skew", 0, 0, G_OPTION_ARG_DOUBLE, &skew,
@@ -251,7 +290,7 @@ bench_network (int argc, char **argv)
     { "mean-mib", 0, 0, G_OPTION_ARG_DOUBLE, &mean_mib, "Mean bytes per pair in MiB (default 1)",
       "M" },
     { "bandwidth", 0, 0, G_OPTION_ARG_DOUBLE, &bw_gbps,
-      "Per-GPU link bandwidth of the switch in GB/s (default 450, NVLink4)", "GBPS" },
+      "Per-GPU link bandwidth of the single switch in GB/s (default 450, NVLink4)", "GBPS" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx
@@ -265,6 +304,32 @@ bench_network (int argc, char **argv)
                                        "bench network: --gpus must be in 2..4096, --skew in "
                                        "0..10, --runs in 1..100, --seed >= 0, --mean-mib in "
                                        "(0, 1e6], --bandwidth in (0, 1e6)"));
+  gboolean do_switch = which == NULL || strcmp (which, "both") == 0 || strcmp (which, "switch") == 0;
+  gboolean do_rail = which == NULL || strcmp (which, "both") == 0 || strcmp (which, "rail") == 0;
+  if (!do_switch && !do_rail)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench network: --topology must be switch, rail or both"));
+  g_autoptr (MsimTopology) rail = NULL;
+  if (do_rail)
+    {
+      if (gpus % 8 != 0)
+        {
+          if (which != NULL && strcmp (which, "rail") == 0)
+            return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                               "bench network: the rail topology needs --gpus a "
+                                               "multiple of 8"));
+          do_rail = FALSE;
+        }
+      else
+        {
+          g_autofree char *ov = g_strdup_printf ("nodes=%d", gpus / 8);
+          const char *ovs[] = { ov, NULL };
+          GError *error = NULL;
+          rail = msim_topology_load_preset ("dgx-h100-cluster", ovs, &error);
+          if (rail == NULL)
+            return msim_cli_fail (error);
+        }
+    }
   A2av a;
   a2av_build (&a, (guint) gpus, skew, (guint64) seed, mean_mib * 1048576.0);
   printf ("bench network: AllToAllv on %d GPUs, %u flows, skew %g, seed %" G_GINT64_FORMAT
@@ -273,21 +338,28 @@ bench_network (int argc, char **argv)
   printf ("%-10s %4s %9s %9s %11s %10s %9s %10s %12s %12s\n", "topology", "run", "steps",
           "batches", "link-steps", "bn-moves", "refills", "wall_s", "flows/s", "makespan_s");
   g_autofree double *walls = g_new (double, runs);
-  for (int r = 0; r < runs; r++)
+  for (int topo = 0; topo < 2; topo++)
     {
-      MsimNetworkStats st;
-      double makespan;
-      guint64 steps;
-      walls[r] = run_star (&a, bw_gbps * 1e9, &st, &makespan, &steps);
-      printf ("%-10s %4d %9" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %11" G_GUINT64_FORMAT
-              " %10" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %10.4f %12.0f %12.6g\n",
-              "switch", r + 1, steps, st.batches, st.links_solved, st.bn_changes, st.fallbacks,
-              walls[r], a.n_flows / walls[r], makespan);
-      fflush (stdout);
+      if ((topo == 0 && !do_switch) || (topo == 1 && !do_rail))
+        continue;
+      const char *tname = topo == 0 ? "switch" : "rail";
+      for (int r = 0; r < runs; r++)
+        {
+          MsimNetworkStats st;
+          double makespan;
+          guint64 steps;
+          walls[r] = topo == 0 ? run_star (&a, bw_gbps * 1e9, &st, &makespan, &steps)
+                               : run_topology (&a, rail, &st, &makespan, &steps);
+          printf ("%-10s %4d %9" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %11" G_GUINT64_FORMAT
+                  " %10" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %10.4f %12.0f %12.6g\n",
+                  tname, r + 1, steps, st.batches, st.links_solved, st.bn_changes, st.fallbacks,
+                  walls[r], a.n_flows / walls[r], makespan);
+          fflush (stdout);
+        }
+      double med = median (walls, runs);
+      printf ("%-10s %4s %9s %9s %11s %10s %9s %10.4f %12.0f  (median)\n", tname, "med", "", "",
+              "", "", "", med, a.n_flows / med);
     }
-  double med = median (walls, runs);
-  printf ("%-10s %4s %9s %9s %11s %10s %9s %10.4f %12.0f  (median)\n", "switch", "med", "", "",
-          "", "", "", med, a.n_flows / med);
   a2av_clear (&a);
   return 0;
 }
