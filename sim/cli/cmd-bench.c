@@ -12,7 +12,10 @@
 #include "event-queue.h"
 #include "msim-error.h"
 #include "network.h"
+#include "step.h"
 #include "topology.h"
+#include "trace.h"
+#include <sys/resource.h>
 
 static double
 median (double *v, gsize n)
@@ -364,6 +367,113 @@ bench_network (int argc, char **argv)
   return 0;
 }
 
+/* ---- bench step ---- */
+
+/* The first @tokens tokens of the shipped Mixtral traces, concatenated. */
+static MsimTrace *
+mixtral_tokens (guint64 tokens, GError **error)
+{
+  static const char *const cats[] = { "coding", "math", "humanities", "writing" };
+  g_autoptr (MsimTrace) out = msim_trace_new (tokens, 32, 2, 8, 0, error);
+  if (!out)
+    return NULL;
+  guint64 t = 0;
+  for (guint c = 0; c < G_N_ELEMENTS (cats) && t < tokens; c++)
+    {
+      g_autofree char *rel = g_strdup_printf ("workloads/traces/mixtral-8x7b-mtbench/%s.json", cats[c]);
+      g_autofree char *path = g_build_filename (msim_data_dir (), rel, NULL);
+      g_autoptr (MsimTrace) tr = msim_trace_load (path, error);
+      if (!tr)
+        return NULL;
+      for (gsize i = 0; i < tr->tokens && t < tokens; i++, t++)
+        for (guint l = 0; l < 32; l++)
+          for (guint r = 0; r < 2; r++)
+            msim_trace_set_expert (out, t, l, r, msim_trace_expert (tr, i, l, r));
+    }
+  if (t < tokens)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "bench step: the shipped traces hold only %" G_GUINT64_FORMAT " tokens", t);
+      return NULL;
+    }
+  return g_steal_pointer (&out);
+}
+
+static int
+bench_step (int argc, char **argv)
+{
+  gint nodes = 16;
+  gint64 tokens = 16384;
+  gint runs = 3;
+  GOptionEntry entries[] = {
+    { "nodes", 0, 0, G_OPTION_ARG_INT, &nodes, "Wilkes3-like nodes of 4 A100 (default 16)", "N" },
+    { "tokens", 0, 0, G_OPTION_ARG_INT64, &tokens, "Prefill tokens (default 16384)", "T" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Repetitions; the median is reported (default 3)",
+      "R" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (
+      "- one Mixtral-8x7B prefill step with trace replay, max-min and analytical");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!msim_cli_parse (ctx, &argc, &argv))
+    return 2;
+  if (nodes < 1 || nodes > 1024 || tokens < 4 * nodes || tokens > 47481 || runs < 1 || runs > 100)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench step: --nodes in 1..1024, --tokens in 4*nodes..47481 "
+                                       "(the shipped traces), --runs in 1..100"));
+  GError *error = NULL;
+  g_autofree char *ov = g_strdup_printf ("nodes=%d", nodes);
+  const char *ovs[] = { ov, NULL };
+  g_autoptr (MsimTopology) topo = msim_topology_load_preset ("wilkes3", ovs, &error);
+  g_autoptr (MsimModelSpec) model = topo ? msim_model_spec_load_preset ("mixtral-8x7b", &error) : NULL;
+  g_autoptr (MsimGpuSpec) gpu = model ? msim_gpu_spec_load_preset ("a100-sxm4-80gb", &error) : NULL;
+  g_autoptr (MsimTrace) trace = gpu ? mixtral_tokens ((guint64) tokens, &error) : NULL;
+  if (!trace)
+    return msim_cli_fail (error);
+  guint G = msim_topology_n_gpus (topo);
+  /* Contiguous expert parallelism in groups of 8 GPUs (E = 8). */
+  g_autofree guint *gpu_of = g_new (guint, 32 * 8);
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  for (guint i = 0; i < 32 * 8; i++)
+    {
+      GArray *l = g_array_new (FALSE, FALSE, sizeof (guint));
+      for (guint g = i % 8; g < G; g += 8)
+        g_array_append_val (l, g);
+      g_ptr_array_add (lists, l);
+    }
+  g_autoptr (MsimExpertMap) map = msim_expert_map_new (32, 8, (GArray *const *) lists->pdata);
+  printf ("bench step: Mixtral-8x7B prefill, %" G_GINT64_FORMAT " tokens, %u GPUs (%d nodes x 4 "
+          "A100, wilkes3), baseline-ep, trace replay, %d runs\n",
+          tokens, G, nodes, runs);
+  printf ("%-11s %4s %12s %14s %10s\n", "network", "run", "wall_s", "simulated_ms", "tokens/s");
+  g_autofree double *walls = g_new (double, runs);
+  for (int mode = 0; mode < 2; mode++)
+    {
+      const char *name = mode == 0 ? "maxmin" : "analytical";
+      for (int r = 0; r < runs; r++)
+        {
+          MsimStepOptions o;
+          msim_step_options_init (&o);
+          o.tokens = (guint64) tokens;
+          o.network = mode == 0 ? MSIM_NETWORK_MAXMIN : MSIM_NETWORK_ANALYTICAL;
+          gint64 t0 = g_get_monotonic_time ();
+          g_autoptr (MsimStepRun) run = msim_step_run (topo, model, gpu, trace, map, &o, &error);
+          gint64 t1 = g_get_monotonic_time ();
+          if (!run)
+            return msim_cli_fail (error);
+          walls[r] = (double) (t1 - t0) / 1e6;
+          printf ("%-11s %4d %12.4f %14.6f %10.0f\n", name, r + 1, walls[r],
+                  1e3 * msim_step_run_time_s (run), msim_step_run_tokens_per_s (run));
+          fflush (stdout);
+        }
+      printf ("%-11s %4s %12.4f  (median)\n", name, "med", median (walls, runs));
+    }
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  printf ("peak memory (max RSS): %.1f MiB\n", ru.ru_maxrss / 1024.0);
+  return 0;
+}
+
 int
 msim_cmd_bench (int argc, char **argv)
 {
@@ -373,6 +483,7 @@ msim_cmd_bench (int argc, char **argv)
       fprintf (out, "Usage: moesim bench WHAT [OPTION...]\n\n"
                     "  queue     event-queue hold model (events/s)\n"
                     "  network   max-min network solver on an AllToAllv (flows/s)\n"
+                    "  step      one Mixtral-8x7B prefill step on 64 GPUs (wall time)\n"
                     "\nRun 'moesim bench WHAT --help' for options.\n");
       return argc < 2 ? 2 : 0;
     }
@@ -383,6 +494,9 @@ msim_cmd_bench (int argc, char **argv)
     return bench_queue (argc - 1, argv + 1);
   if (strcmp (what, "network") == 0)
     return bench_network (argc - 1, argv + 1);
-  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue, network)\n", what);
+  if (strcmp (what, "step") == 0)
+    return bench_step (argc - 1, argv + 1);
+  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue, network, step)\n",
+              what);
   return 2;
 }
