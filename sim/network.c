@@ -486,9 +486,12 @@ assign (MsimNetwork *net, guint32 fi, guint32 li, double bytes_left)
   f->bn = li;
   f->target = l->phi + bytes_left;
   th_insert (net, l, fi);
-  Hop *h = flow_hops (net, f);
-  for (guint32 j = 0; j < f->nhops; j++)
-    row_add (l, h[j].link, +1);
+  if (net->model == MSIM_NETWORK_MAXMIN) /* rows serve the solve only */
+    {
+      Hop *h = flow_hops (net, f);
+      for (guint32 j = 0; j < f->nhops; j++)
+        row_add (l, h[j].link, +1);
+    }
   mark_resched (net, li);
 }
 
@@ -501,9 +504,12 @@ unassign (MsimNetwork *net, guint32 fi)
   Link *l = &net->links[f->bn];
   double left = MAX (f->target - l->phi, 0.0);
   th_remove (net, l, f->heap_pos);
-  Hop *h = flow_hops (net, f);
-  for (guint32 j = 0; j < f->nhops; j++)
-    row_add (l, h[j].link, -1);
+  if (net->model == MSIM_NETWORK_MAXMIN)
+    {
+      Hop *h = flow_hops (net, f);
+      for (guint32 j = 0; j < f->nhops; j++)
+        row_add (l, h[j].link, -1);
+    }
   mark_resched (net, f->bn);
   f->bn = NIL;
   return left;

@@ -57,6 +57,10 @@ typedef struct
 struct _MsimStepRun
 {
   const MsimExpertMap *map;
+  guint *host_of; /* per GPU */
+  /* pick() precomputed: for (layer, expert, GPU) the candidate copies are
+   * pick_pool[first .. first + count), chosen by token index. */
+  guint32 *pick_first, *pick_count, *pick_pool;
   MsimTopology *topo;
   const MsimModelSpec *model;
   const MsimGpuSpec *gpu;
@@ -118,6 +122,10 @@ msim_step_run_free (MsimStepRun *run)
   msim_engine_free (run->engine);
   g_free (run->mem_weights);
   g_free (run->mem_kv);
+  g_free (run->host_of);
+  g_free (run->pick_first);
+  g_free (run->pick_count);
+  g_free (run->pick_pool);
   g_free (run);
 }
 
@@ -179,8 +187,74 @@ kernel_ps (const MsimStepRun *run, MsimKernelClass klass, double flops, double b
 /* The GPU whose copy of expert @e of MoE block @l serves @token, which is
  * on GPU @cur: its own GPU's copy, else its host's (split by token), else
  * any (split by token). */
-static guint
+static guint pick_slow (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token);
+
+static inline guint
 pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
+{
+  if (run->pick_first == NULL)
+    return pick_slow (run, l, e, cur, token);
+  gsize i = ((gsize) l * run->E + e) * run->G + cur;
+  return run->pick_pool[run->pick_first[i] + token % run->pick_count[i]];
+}
+
+/* Tabulates pick_slow() for every (layer, expert, GPU) when the table is
+ * small enough (the common case): it sits in the innermost routing loop. */
+static void
+build_pick_table (MsimStepRun *run)
+{
+  const MsimExpertMap *m = run->map;
+  gsize cells = (gsize) m->layers * m->experts * run->G;
+  if (cells > ((gsize) 1 << 22))
+    return; /* too big: pick_slow() scans the copies instead */
+  guint ncopies = m->offsets[m->layers * m->experts];
+  run->pick_first = g_new (guint32, cells);
+  run->pick_count = g_new (guint32, cells);
+  run->pick_pool = g_new (guint32, 2 * (gsize) ncopies);
+  for (guint le = 0; le < m->layers * m->experts; le++)
+    {
+      guint off = m->offsets[le], n = m->offsets[le + 1] - off;
+      const guint *g = m->gpus + off;
+      guint32 *all = run->pick_pool + 2 * (gsize) off; /* copies, in map order */
+      guint32 *byhost = all + n;                      /* same, stable by host */
+      for (guint i = 0; i < n; i++)
+        all[i] = g[i];
+      guint k = 0;
+      for (guint h = 0; k < n; h++)
+        for (guint i = 0; i < n; i++)
+          if (run->host_of[g[i]] == h)
+            byhost[k++] = g[i];
+      for (guint cur = 0; cur < run->G; cur++)
+        {
+          gsize c = (gsize) le * run->G + cur;
+          guint32 first = (guint32) (all - run->pick_pool), count = n;
+          guint hs = G_MAXUINT, hn = 0;
+          for (guint i = 0; i < n; i++)
+            if (run->host_of[byhost[i]] == run->host_of[cur])
+              {
+                if (hs == G_MAXUINT)
+                  hs = i;
+                hn++;
+              }
+          for (guint i = 0; i < n; i++)
+            if (byhost[i] == cur)
+              {
+                hs = i;
+                hn = 1;
+              }
+          if (hn > 0)
+            {
+              first = (guint32) (byhost + hs - run->pick_pool);
+              count = hn;
+            }
+          run->pick_first[c] = first;
+          run->pick_count[c] = count;
+        }
+    }
+}
+
+static guint
+pick_slow (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
 {
   const MsimExpertMap *m = run->map;
   guint off = m->offsets[l * m->experts + e];
@@ -188,18 +262,19 @@ pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
   const guint *g = m->gpus + off;
   if (n == 1)
     return g[0];
-  guint host = msim_topology_gpu_host (run->topo, cur), same = 0;
+  const guint *host_of = run->host_of;
+  guint host = host_of[cur], same = 0;
   for (guint i = 0; i < n; i++)
     {
       if (g[i] == cur)
         return cur;
-      same += msim_topology_gpu_host (run->topo, g[i]) == host;
+      same += host_of[g[i]] == host;
     }
   if (same > 0)
     {
       guint want = (guint) (token % same);
       for (guint i = 0; i < n; i++)
-        if (msim_topology_gpu_host (run->topo, g[i]) == host && want-- == 0)
+        if (host_of[g[i]] == host && want-- == 0)
           return g[i];
     }
   return g[token % n];
@@ -368,7 +443,9 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
   g_autofree guint64 *etok = g_new (guint64, (gsize) G * E);
   g_autofree guint64 *cap_used = g_new (guint64, E);
   g_autofree guint8 *dropped = g_new (guint8, n * k);
+  g_autofree guint *served = g_new (guint, n * k); /* GPU serving each assignment */
   g_autofree guint *newloc = g_new (guint, n);
+  g_autofree guint64 *here = g_new (guint64, G);
 
   for (guint blk = 0; blk < run->n_blocks; blk++)
     {
@@ -475,15 +552,14 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
                     continue;
                   }
                 cap_used[e]++;
-                guint h = pick (run, moe_l, (guint) e, loc[t], first + t);
+                guint h = served[t * k + r] = pick (run, moe_l, (guint) e, loc[t], first + t);
                 etok[h * E + (guint) e]++;
                 br.assignments++;
                 if (h != loc[t])
                   {
                     br.cross_gpu++;
                     dbytes[loc[t] * G + h] += act;
-                    if (msim_topology_gpu_host (run->topo, h)
-                        != msim_topology_gpu_host (run->topo, loc[t]))
+                    if (run->host_of[h] != run->host_of[loc[t]])
                       br.cross_node++;
                   }
               }
@@ -493,18 +569,13 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
               if (mb[t] != b)
                 continue;
               guint dest = loc[t];
-              if (cc)
-                {
-                  int e0 = msim_trace_expert (trace, first + t, moe_l, 0);
-                  if (e0 >= 0 && !dropped[t * k])
-                    dest = pick (run, moe_l, (guint) e0, loc[t], first + t);
-                }
+              if (cc && !dropped[t * k])
+                dest = served[t * k];
               for (guint r = 0; r < k; r++)
                 {
                   if (dropped[t * k + r])
                     continue;
-                  guint h = pick (run, moe_l, (guint) msim_trace_expert (trace, first + t, moe_l, r),
-                                  loc[t], first + t);
+                  guint h = served[t * k + r];
                   if (h != dest)
                     cbytes[h * G + dest] += act;
                 }
@@ -549,22 +620,23 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
            * outputs to the top-1 expert's GPU (context-coherent). */
           br.combine = submit_a2a (run, all, cbytes, cc ? "partials" : "combine", CAT_COMBINE, blk,
                                    br.expert, NULL);
+          /* Tokens whose output is summed on each GPU. */
+          memset (here, 0, sizeof (guint64) * G);
+          for (guint64 t = 0; t < n; t++)
+            if (mb[t] == b)
+              here[newloc[t]]++;
           for (guint g = 0; g < G; g++)
             {
-              /* Tokens whose output is summed on g. */
-              guint64 here = 0;
-              for (guint64 t = 0; t < n; t++)
-                here += mb[t] == b && newloc[t] == g;
               Ready *rd = &ready[g * M + b];
-              if (here == 0)
+              if (here[g] == 0)
                 {
                   *rd = (Ready) { msim_coll_task (br.combine, g), br.expert[g] };
                   continue;
                 }
               MsimTask *sum = msim_task_kernel (
                   run->tasks, compute_stream (g),
-                  kernel_ps (run, MSIM_KERNEL_ELEMENTWISE, 2.0 * here * k * m->hidden_size,
-                             (k + 1.0) * here * act),
+                  kernel_ps (run, MSIM_KERNEL_ELEMENTWISE, 2.0 * here[g] * k * m->hidden_size,
+                             (k + 1.0) * here[g] * act),
                   "combine_sum", CAT_COMBINE_KERNEL, blk);
               msim_task_after (sum, msim_coll_task (br.combine, g));
               msim_task_after (sum, br.expert[g]);
@@ -601,8 +673,7 @@ boundary_metric (MsimStepRun *run, const MsimTrace *trace, guint64 first, guint6
         guint gb = pick (run, l + 1, (guint) b, ga, first + t);
         run->boundaries++;
         run->boundary_cross_gpu += ga != gb;
-        run->boundary_cross_node
-            += msim_topology_gpu_host (run->topo, ga) != msim_topology_gpu_host (run->topo, gb);
+        run->boundary_cross_node += run->host_of[ga] != run->host_of[gb];
       }
 }
 
@@ -702,6 +773,9 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   run->blocks = g_array_new (FALSE, TRUE, sizeof (BlockRec));
   run->steps = g_array_new (FALSE, TRUE, sizeof (StepRec));
   run->samples = g_array_new (FALSE, TRUE, sizeof (LinkSample));
+  run->host_of = g_new (guint, G);
+  for (guint g = 0; g < G; g++)
+    run->host_of[g] = msim_topology_gpu_host (topo, g);
   run->mem_weights = g_new0 (double, G);
   run->mem_kv = g_new0 (double, G);
   run->engine = msim_engine_new ();
@@ -716,6 +790,7 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
 
   if (!check_memory (run, error))
     return NULL;
+  build_pick_table (run);
 
   gint64 t0 = g_get_monotonic_time ();
   guint M = options->microbatches;

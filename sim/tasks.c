@@ -40,6 +40,13 @@ struct _MsimTask
 
 typedef struct
 {
+  MsimTasks *ts;
+  guint stream;
+} Kick;
+
+typedef struct
+{
+  Kick kick; /* the data of this stream's pending start event */
   GQueue fifo; /* MsimTask*, submitted and not yet started */
   MsimTask *running;
   MsimTime busy;
@@ -190,12 +197,6 @@ kernel_end (MsimEngine *engine, gpointer data)
   finish (data);
 }
 
-typedef struct
-{
-  MsimTasks *ts;
-  guint stream;
-} Kick;
-
 /* Starts the head of @stream if it can run. */
 static void
 try_start (MsimTasks *ts, guint stream)
@@ -223,10 +224,8 @@ try_start (MsimTasks *ts, guint stream)
 static void
 kick_event (MsimEngine *engine, gpointer data)
 {
-  MsimTasks *ts = ((Kick *) data)->ts;
-  guint stream = ((Kick *) data)->stream;
-  g_free (data);
-  try_start (ts, stream);
+  const Kick *k = data;
+  try_start (k->ts, k->stream);
 }
 
 static void
@@ -239,10 +238,8 @@ kick_stream (MsimTasks *ts, guint stream)
   if (t == NULL || t->waiting > 0)
     return;
   s->kick_pending = TRUE;
-  Kick *k = g_new (Kick, 1);
-  k->ts = ts;
-  k->stream = stream;
-  msim_engine_schedule_in (ts->engine, 0, kick_event, k);
+  s->kick = (Kick) { ts, stream };
+  msim_engine_schedule_in (ts->engine, 0, kick_event, &s->kick);
 }
 
 void

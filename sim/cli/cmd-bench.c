@@ -405,8 +405,11 @@ bench_step (int argc, char **argv)
   gint nodes = 16;
   gint64 tokens = 16384;
   gint runs = 3;
+  g_autofree char *which = NULL;
   GOptionEntry entries[] = {
     { "nodes", 0, 0, G_OPTION_ARG_INT, &nodes, "Wilkes3-like nodes of 4 A100 (default 16)", "N" },
+    { "network", 0, 0, G_OPTION_ARG_STRING, &which, "maxmin, analytical or both (default)",
+      "MODEL" },
     { "tokens", 0, 0, G_OPTION_ARG_INT64, &tokens, "Prefill tokens (default 16384)", "T" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Repetitions; the median is reported (default 3)",
       "R" },
@@ -450,6 +453,8 @@ bench_step (int argc, char **argv)
   for (int mode = 0; mode < 2; mode++)
     {
       const char *name = mode == 0 ? "maxmin" : "analytical";
+      if (which && strcmp (which, "both") != 0 && strcmp (which, name) != 0)
+        continue;
       for (int r = 0; r < runs; r++)
         {
           MsimStepOptions o;
