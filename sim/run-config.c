@@ -4,8 +4,44 @@
 
 #include "msim-error.h"
 
-static const char *const groups[]
-    = { "topology", "model", "gpu", "workload", "placement", "engine", "output", NULL };
+static const char *const groups[] = { "topology", "model", "gpu",    "workload", "placement",
+                                      "engine",   "output", "sweep", NULL };
+
+/* The trace cache of sweeps: path -> MsimTrace*. */
+static GMutex cache_lock;
+static GHashTable *trace_cache;
+
+void
+msim_run_config_set_trace_cache (gboolean enabled)
+{
+  g_mutex_lock (&cache_lock);
+  if (enabled && trace_cache == NULL)
+    trace_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) msim_trace_free);
+  else if (!enabled && trace_cache != NULL)
+    g_clear_pointer (&trace_cache, g_hash_table_destroy);
+  g_mutex_unlock (&cache_lock);
+}
+
+/* Loads @path, or shares the cached copy.  The lock is held across the
+ * load so that concurrent points asking for one trace load it once. */
+static MsimTrace *
+load_trace (const char *path, gboolean *shared, GError **error)
+{
+  g_mutex_lock (&cache_lock);
+  if (trace_cache == NULL)
+    {
+      g_mutex_unlock (&cache_lock);
+      *shared = FALSE;
+      return msim_trace_load (path, error);
+    }
+  MsimTrace *t = g_hash_table_lookup (trace_cache, path);
+  if (t == NULL && (t = msim_trace_load (path, error)) != NULL)
+    g_hash_table_insert (trace_cache, g_strdup (path), t);
+  g_mutex_unlock (&cache_lock);
+  *shared = TRUE;
+  return t;
+}
 static const char *const topology_keys[] = { "file", "preset", "override.*", NULL };
 static const char *const workload_keys[]
     = { "trace", "phase", "tokens", "steps", "prompt_len", "offset", "memory_limit_gib", NULL };
@@ -25,7 +61,8 @@ msim_run_config_free (MsimRunConfig *cfg)
   msim_topology_free (cfg->topology);
   msim_model_spec_free (cfg->model);
   msim_gpu_spec_free (cfg->gpu);
-  msim_trace_free (cfg->trace);
+  if (!cfg->trace_shared)
+    msim_trace_free (cfg->trace);
   g_free (cfg->trace_path);
   msim_expert_map_free (cfg->placement);
   g_free (cfg->placement_policy);
@@ -160,7 +197,7 @@ load_workload (MsimRunConfig *cfg, GError **error)
   msim_trace_set_memory_limit ((guint64) (mem_gib * 1073741824.0));
   cfg->trace_path = msim_run_config_resolve (ini, trace);
   GError *local = NULL;
-  cfg->trace = msim_trace_load (cfg->trace_path, &local);
+  cfg->trace = load_trace (cfg->trace_path, &cfg->trace_shared, &local);
   if (cfg->trace == NULL)
     {
       g_autofree char *where = g_strdup_printf ("%s: [workload] trace: ", msim_ini_path (ini));

@@ -25,6 +25,7 @@ typedef struct
   MsimModelSpec *model;
   MsimGpuSpec *gpu;
   MsimTrace *trace;
+  gboolean trace_shared; /* owned by the trace cache, not by this config */
   char *trace_path;
   MsimExpertMap *placement;
   char *placement_policy;
@@ -37,6 +38,11 @@ typedef struct
  * be NULL) on top of it.  (transfer full) */
 MsimRunConfig *msim_run_config_load (const char *path, const char *const *sets, GError **error);
 void msim_run_config_free (MsimRunConfig *cfg);
+
+/* While enabled, traces are loaded once per path and shared (read-only)
+ * between configs, across threads; sweeps turn it on.  Disabling frees the
+ * cached traces: no config using them may remain. */
+void msim_run_config_set_trace_cache (gboolean enabled);
 
 /* Resolves a path named in @ini: absolute, next to the config, or under the
  * data directory.  Returns the first that exists, else the one next to the

@@ -32,5 +32,6 @@ int msim_cmd_topo (int argc, char **argv);
 int msim_cmd_trace (int argc, char **argv);
 int msim_cmd_flows (int argc, char **argv);
 int msim_cmd_run (int argc, char **argv);
+int msim_cmd_sweep (int argc, char **argv);
 
 G_END_DECLS

@@ -16,6 +16,7 @@
 
 static const MsimCommand commands[] = {
   { "run", "simulate MoE inference steps from an experiment config", msim_cmd_run },
+  { "sweep", "run a grid of configs in parallel, resumably (threads, shards, MPI)", msim_cmd_sweep },
   { "flows", "simulate a CSV of flows on a topology (max-min or analytical)", msim_cmd_flows },
   { "topo", "show, export or list cluster topologies (GraphML, DOT)", msim_cmd_topo },
   { "trace", "convert and inspect routing traces (npy, csv, json, mtr)", msim_cmd_trace },
