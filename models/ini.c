@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "msim-error.h"
 
@@ -100,6 +101,28 @@ msim_data_dir (void)
 #endif
 }
 
+/* @text for an error message: lines can be megabytes long when the wrong
+ * file is given, so at most 60 characters of it, on one line. */
+static char *
+excerpt (const char *text)
+{
+  if (!g_utf8_validate (text, -1, NULL))
+    return g_strdup ("(invalid UTF-8)");
+  char *out;
+  if (g_utf8_strlen (text, -1) <= 60)
+    out = g_strdup (text);
+  else
+    {
+      g_autofree char *head = g_utf8_substring (text, 0, 57);
+      out = g_strconcat (head, "...", NULL);
+    }
+  /* One message, one line: a value set with --set may hold a newline. */
+  for (char *c = out; *c; c++)
+    if (g_ascii_iscntrl (*c))
+      *c = '?';
+  return out;
+}
+
 static gboolean
 valid_key_char (char c)
 {
@@ -151,7 +174,17 @@ read_file_checked (const char *path, char **data, gsize *length, GError **error)
       return FALSE;
     }
   GStatBuf st;
-  if (g_stat (path, &st) == 0 && st.st_size > MAX_INI_BYTES)
+  /* A device, FIFO or socket is never a config file, and reading one would
+   * block (a FIFO, a terminal) or never end (/dev/zero); refuse it before
+   * opening.  A missing file falls through to the reader's own message. */
+  gboolean have_st = g_stat (path, &st) == 0;
+  if (have_st && !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO,
+                   "%s: not a regular file (a device, FIFO or socket), expected a file", path);
+      return FALSE;
+    }
+  if (have_st && st.st_size > MAX_INI_BYTES)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
                    "%s: %lld bytes is too large for a configuration file (limit %d)", path,
@@ -242,9 +275,10 @@ load_into (MsimIni *ini, const char *data, gsize length, const char *name, int d
           char *close = strchr (raw, ']');
           if (close == NULL || close[1] != '\0' || close == raw + 1)
             {
+              g_autofree char *text = excerpt (raw);
               g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                            "%s:%d: malformed group header '%s' (expected [name])", name, lineno,
-                           raw);
+                           text);
               return FALSE;
             }
           *close = '\0';
@@ -255,6 +289,16 @@ load_into (MsimIni *ini, const char *data, gsize length, const char *name, int d
                            "%s:%d: malformed group header '[%s]'", name, lineno, gname);
               return FALSE;
             }
+          /* GKeyFile refuses such names with a critical warning and drops
+           * the group, so it would otherwise vanish without an error. */
+          for (const char *c = gname; *c; c++)
+            if (g_ascii_iscntrl (*c))
+              {
+                g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                             "%s:%d: control character 0x%02x in group name", name, lineno,
+                             (guint) (guchar) *c);
+                return FALSE;
+              }
           gpointer prev = g_hash_table_lookup (seen_groups, gname);
           if (prev != NULL)
             {
@@ -276,8 +320,9 @@ load_into (MsimIni *ini, const char *data, gsize length, const char *name, int d
       char *eq = strchr (raw, '=');
       if (eq == NULL)
         {
+          g_autofree char *text = excerpt (raw);
           g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                       "%s:%d: expected '[group]' or 'key = value', got '%s'", name, lineno, raw);
+                       "%s:%d: expected '[group]' or 'key = value', got '%s'", name, lineno, text);
           return FALSE;
         }
       *eq = '\0';
@@ -292,10 +337,16 @@ load_into (MsimIni *ini, const char *data, gsize length, const char *name, int d
       for (const char *c = key; *c; c++)
         if (!valid_key_char (*c))
           {
+            /* A byte of a multi-byte character or a control character would
+             * garble the message; name those by value. */
+            g_autofree char *what = g_ascii_isprint (*c)
+                                        ? g_strdup_printf ("'%c'", *c)
+                                        : g_strdup_printf ("0x%02x", (guint) (guchar) *c);
+            g_autofree char *text = excerpt (key);
             g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                         "%s:%d: invalid character '%c' in key '%s' (allowed: letters, digits, "
+                         "%s:%d: invalid character %s in key '%s' (allowed: letters, digits, "
                          "'_', '-', '.')",
-                         name, lineno, *c, key);
+                         name, lineno, what, text);
             return FALSE;
           }
       if (group == NULL)
@@ -396,6 +447,48 @@ msim_ini_load (const char *path, GError **error)
   return msim_ini_load_data (data, length, path, error);
 }
 
+static gboolean
+valid_group_name (const char *group)
+{
+  if (*group == '\0')
+    return FALSE;
+  for (const char *c = group; *c; c++)
+    if (*c == '[' || *c == ']' || g_ascii_iscntrl (*c))
+      return FALSE;
+  return g_utf8_validate (group, -1, NULL);
+}
+
+gboolean
+msim_ini_override (MsimIni *ini, const char *group, const char *key, const char *value,
+                   const char *origin, GError **error)
+{
+  g_return_val_if_fail (ini != NULL && group != NULL && key != NULL && value != NULL, FALSE);
+  g_return_val_if_fail (origin != NULL, FALSE);
+  gboolean key_ok = *key != '\0' && strcmp (key, "include") != 0;
+  for (const char *c = key; key_ok && *c; c++)
+    key_ok = valid_key_char (*c);
+  if (!valid_group_name (group) || !key_ok)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "%s: invalid %s name (groups: no brackets or control characters; keys: letters, "
+                   "digits, '_', '-', '.', not include)",
+                   origin, key_ok ? "group" : "key");
+      return FALSE;
+    }
+  if (!g_utf8_validate (value, -1, NULL))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s: the value is not valid UTF-8",
+                   origin);
+      return FALSE;
+    }
+  const char *file = intern_file (ini, origin);
+  if (!g_key_file_has_group (ini->keyfile, group))
+    set_origin (ini, group, NULL, file, 0);
+  g_key_file_set_value (ini->keyfile, group, key, value);
+  set_origin (ini, group, key, file, 0);
+  return TRUE;
+}
+
 const char *
 msim_ini_path (const MsimIni *ini)
 {
@@ -438,14 +531,20 @@ where (const MsimIni *ini, const char *group, const char *key)
 {
   const Origin *o = group ? lookup_origin (ini, group, key) : NULL;
   GString *s = g_string_new (NULL);
-  if (o != NULL)
+  if (o != NULL && o->line > 0)
     g_string_append_printf (s, "%s:%d:", o->file, o->line);
+  else if (o != NULL) /* an override: the origin names itself */
+    g_string_append_printf (s, "%s:", o->file);
   else
     g_string_append_printf (s, "%s:", ini->path);
   if (group != NULL)
     g_string_append_printf (s, " [%s]", group);
   if (key != NULL)
     g_string_append_printf (s, " %s", key);
+  /* Callers append ": message"; without a group or key the location would
+   * end in "::" ("FILE:: message"). */
+  if (group == NULL && key == NULL)
+    g_string_truncate (s, s->len - 1);
   return g_string_free (s, FALSE);
 }
 
@@ -625,7 +724,8 @@ msim_ini_get_double (const MsimIni *ini, const char *group, const char *key, gbo
   double d;
   if (!msim_parse_double (v, &d))
     {
-      msim_ini_set_error (ini, error, group, key, "expected a finite number, got '%s'", v);
+      g_autofree char *text = excerpt (v);
+      msim_ini_set_error (ini, error, group, key, "expected a finite number, got '%s'", text);
       return FALSE;
     }
   if (d < min || d > max)
@@ -653,7 +753,8 @@ msim_ini_get_int64 (const MsimIni *ini, const char *group, const char *key, gboo
   gint64 i;
   if (!msim_parse_int64 (v, &i))
     {
-      msim_ini_set_error (ini, error, group, key, "expected an integer, got '%s'", v);
+      g_autofree char *text = excerpt (v);
+      msim_ini_set_error (ini, error, group, key, "expected an integer, got '%s'", text);
       return FALSE;
     }
   if (i < min || i > max)
@@ -695,7 +796,8 @@ msim_ini_get_bool (const MsimIni *ini, const char *group, const char *key, gbool
         *out = FALSE;
         return TRUE;
       }
-  msim_ini_set_error (ini, error, group, key, "expected true or false, got '%s'", v);
+  g_autofree char *text = excerpt (v);
+  msim_ini_set_error (ini, error, group, key, "expected true or false, got '%s'", text);
   return FALSE;
 }
 
@@ -718,6 +820,7 @@ msim_ini_get_choice (const MsimIni *ini, const char *group, const char *key, gbo
         return TRUE;
       }
   g_autofree char *list = join_allowed (choices);
-  msim_ini_set_error (ini, error, group, key, "'%s' is not one of: %s", v, list);
+  g_autofree char *text = excerpt (v);
+  msim_ini_set_error (ini, error, group, key, "'%s' is not one of: %s", text, list);
   return FALSE;
 }

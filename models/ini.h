@@ -46,6 +46,15 @@ char **msim_ini_groups (const MsimIni *ini);
 /* Keys of @group in file order, `include` excluded (transfer full). */
 char **msim_ini_keys (const MsimIni *ini, const char *group);
 
+/* Sets [@group] @key = @value as a command-line override (`--set`), after
+ * checking the names by the rules of files (no control characters or
+ * brackets in @group; letters, digits, '_', '-', '.' in @key; not
+ * `include`).  Messages about the key then name @origin (e.g. "--set
+ * engine.seed=2") instead of a file and line.  FALSE with MSIM_ERROR_INPUT
+ * for an invalid name. */
+gboolean msim_ini_override (MsimIni *ini, const char *group, const char *key, const char *value,
+                            const char *origin, GError **error);
+
 /* Formats "FILE:LINE: [group] key: message" using the origin of @key (or of
  * @group when @key is NULL) and sets @error to MSIM_ERROR_INPUT. */
 void msim_ini_set_error (const MsimIni *ini, GError **error, const char *group, const char *key,

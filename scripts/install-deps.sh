@@ -6,7 +6,7 @@ set -eu
 
 PKGS="meson ninja-build pkg-config gcc libc6-dev \
 libglib2.0-dev libigraph-dev libgsl-dev check libglpk-dev libjson-glib-dev \
-gnuplot-nox valgrind"
+gnuplot-nox valgrind libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PKGS; do

@@ -7,6 +7,7 @@
 #
 #   MSIM_SKIP_VALGRIND=1  skip the valgrind run (it is the slow one)
 #   MSIM_SKIP_ASAN=1      skip the sanitizer build
+#   MSIM_SKIP_MPI=1       skip the 2-rank mpirun sweep check
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ./scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 2; }
@@ -66,6 +67,29 @@ if [ -z "${MSIM_SKIP_VALGRIND:-}" ]; then
   rm -f build-test/meson-logs/testlog-valgrind.json
   meson test -C build-test --setup valgrind --print-errorlogs --num-processes 2
   count build-test/meson-logs/testlog-valgrind.json "valgrind"
+fi
+
+# 4. MPI: the example sweep under `mpirun -n 2` must merge to exactly the
+#    single-process results.
+if [ -z "${MSIM_SKIP_MPI:-}" ]; then
+  mp=0
+  mf=1
+  if setup build-mpi --buildtype=release -Dmpi=enabled -Dtests=false \
+     && meson compile -C build-mpi moesim; then
+    rm -rf build-mpi/sweep-1 build-mpi/sweep-2
+    if ./build-mpi/sim/moesim sweep configs/sweep-example.ini -o build-mpi/sweep-1 -j 2 \
+       && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+          mpirun --oversubscribe -n 2 ./build-mpi/sim/moesim sweep configs/sweep-example.ini \
+            -o build-mpi/sweep-2 -j 1 \
+       && cmp build-mpi/sweep-1/points.csv build-mpi/sweep-2/points.csv \
+       && cmp build-mpi/sweep-1/points.jsonl build-mpi/sweep-2/points.jsonl; then
+      mp=1
+      mf=0
+    fi
+  fi
+  echo "mpi sweep (2 ranks = 1 process): $mp passed, $mf failed"
+  total_pass=$((total_pass + mp))
+  total_fail=$((total_fail + mf))
 fi
 
 echo "$total_pass passed, $total_fail failed"

@@ -37,7 +37,7 @@ struct _MsimColl
   guint n;
   guint *gpus;
   MsimTask **tasks;
-  GPtrArray *xfers; /* owns Xfer */
+  GPtrArray *xfers;       /* owns Xfer */
   GPtrArray **rank_xfers; /* per rank: transfers it sends or receives */
   guint *rank_pending;    /* per rank: its transfers not yet done */
   guint ranks_done;
@@ -63,13 +63,38 @@ msim_comm_params_init (MsimCommParams *params)
    * cost of a collective call with the Simple protocol used for large
    * messages.  The per-step protocol overhead on top of the hardware
    * latency already in the topology's links is taken as zero: NCCL's
-   * hwLat values include the hardware, which the routes charge. */
-  params->base_latency_s = 8.4e-6;
+   * hwLat values include the hardware, which the routes charge.  (NCCL's
+   * Simple-protocol hwLat of 3.4 us per NVLink ring step is a chunk
+   * latency for its additive tuning model; with chunks pipelined it is
+   * mostly hidden at the sizes where bandwidth matters, which the
+   * fidelity table's 64 MiB AllReduce confirms: charging it would add
+   * 14 x 2.8 us = 39 us to a 322 us measurement.) */
+  params->base_latency_s = MSIM_NCCL_BASE_LATENCY_S;
   params->step_latency_s = 0.0;
   params->a2a_window = 0;
   params->a2a_hierarchical = FALSE;
   params->streams_per_gpu = 2;
   params->comm_stream = 1;
+  params->ring_channels = 0;
+  /* Ideal by default; MSIM_NCCL_P2P_NVLINK_EFFICIENCY is the calibrated
+   * value.  Derivation: nccl-tests issue 331 measures sendrecv_perf between
+   * two A100-SXM4 joined by 4 NVLink3 links (100 GB/s line rate) at 71-73
+   * GB/s; NCCL's ring collectives reach 230 of 300 GB/s on the same GPU
+   * (nccl-tests issue 149, the nvlink_efficiency of 0.767 in the A100
+   * presets), i.e. 76.7 GB/s on that pair.  72 / 76.7 = 0.94: send/recv
+   * kernels reach 94 % of what ring kernels reach.  The same NCCL code
+   * drives H100, so the ratio is carried over; the 4xH100 AllToAll row of
+   * experiments/fidelity checks it. */
+  params->p2p_nvlink_efficiency = 1.0;
+}
+
+void
+msim_comm_link_capacities (const MsimTopology *topo, gboolean effective, double *capacity_Bps)
+{
+  guint nl = msim_topology_n_links (topo);
+  for (guint l = 0; l < nl; l++)
+    capacity_Bps[l] = effective ? msim_topology_link_effective_capacity (topo, l)
+                                : msim_topology_link_capacity (topo, l);
 }
 
 static void
@@ -97,8 +122,7 @@ coll_free (gpointer p)
 }
 
 MsimComm *
-msim_comm_new (MsimTopology *topo, MsimNetwork *net, MsimTasks *tasks,
-               const MsimCommParams *params)
+msim_comm_new (MsimTopology *topo, MsimNetwork *net, MsimTasks *tasks, const MsimCommParams *params)
 {
   MsimComm *c = g_new0 (MsimComm, 1);
   c->topo = topo;
@@ -144,9 +168,9 @@ coll_new (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, const c
       g_return_val_if_fail (gpus[r] < msim_topology_n_gpus (comm->topo), NULL);
       c->rank_xfers[r] = g_ptr_array_new ();
       guint stream = gpus[r] * comm->p.streams_per_gpu + comm->p.comm_stream;
-      c->refs[r] = (RankRef) { c, r };
-      c->tasks[r]
-          = msim_task_external (comm->tasks, stream, name, category, arg, rank_started, &c->refs[r]);
+      c->refs[r] = (RankRef){ c, r };
+      c->tasks[r] = msim_task_external (comm->tasks, stream, name, category, arg, rank_started,
+                                        &c->refs[r]);
     }
   g_ptr_array_add (comm->colls, c);
   return c;
@@ -206,6 +230,17 @@ xfer_flow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
   rank_finish_one (c, x->dst);
 }
 
+/* TRUE for a non-empty route made of NVLink links only: where NCCL's
+ * send/recv kernels, not a NIC's DMA engine, set the pace. */
+static gboolean
+route_is_nvlink (const MsimTopology *topo, const MsimRoute *route)
+{
+  for (guint i = 0; i < route->n_links; i++)
+    if (msim_topology_link_type (topo, route->links[i]) != MSIM_LINK_NVLINK)
+      return FALSE;
+  return route->n_links > 0;
+}
+
 /* One prerequisite of @x is met; start its flow when none are left. */
 static void
 xfer_ready (Xfer *x)
@@ -221,9 +256,13 @@ xfer_ready (Xfer *x)
   guint dv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->dst]);
   if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, &error))
     g_error ("collective: %s", error->message); /* topologies are validated connected */
+  double wire_bytes = x->bytes;
+  if ((c->kind == MSIM_COLL_ALLTOALLV || c->kind == MSIM_COLL_SENDRECV)
+      && comm->p.p2p_nvlink_efficiency < 1.0 && route_is_nvlink (comm->topo, &route))
+    wire_bytes = x->bytes / comm->p.p2p_nvlink_efficiency;
   MsimEngine *engine = msim_tasks_engine (comm->tasks);
   msim_network_start_flow (comm->net, msim_engine_now (engine), route.links, route.n_links,
-                           route.latency_ps + comm->step_latency, x->bytes, xfer_flow_done, x);
+                           route.latency_ps + comm->step_latency, wire_bytes, xfer_flow_done, x);
 }
 
 static void
@@ -305,54 +344,111 @@ msim_coll_alltoallv (MsimComm *comm, const guint *gpus, guint n, const double *b
     }
   /* proxy[h * n + l]: the rank on host h with local index l, or G_MAXUINT. */
   guint nh = msim_topology_n_hosts (comm->topo);
-  g_autofree guint *proxy = g_new (guint, (gsize) nh * n);
-  for (gsize i = 0; i < (gsize) nh * n; i++)
+  g_autofree guint *proxy = g_new (guint, (gsize)nh * n);
+  for (gsize i = 0; i < (gsize)nh * n; i++)
     proxy[i] = G_MAXUINT;
   for (guint r = 0; r < n; r++)
-    proxy[(gsize) host[r] * n + local[r]] = r;
+    proxy[(gsize)host[r] * n + local[r]] = r;
 
   /* fwd[i * n + p]: bytes i hands to proxy p; out[p * n + j]: bytes proxy p
    * sends to j over the network. */
-  g_autofree double *fwd = g_new0 (double, (gsize) n * n);
-  g_autofree double *out = g_new0 (double, (gsize) n * n);
+  g_autofree double *fwd = g_new0 (double, (gsize)n *n);
+  g_autofree double *out = g_new0 (double, (gsize)n *n);
   for (guint i = 0; i < n; i++)
     for (guint j = 0; j < n; j++)
       {
-        double b = bytes[(gsize) i * n + j];
+        double b = bytes[(gsize)i * n + j];
         if (i == j || b <= 0.0)
           continue;
-        guint p = host[i] == host[j] ? j : proxy[(gsize) host[i] * n + local[j]];
+        guint p = host[i] == host[j] ? j : proxy[(gsize)host[i] * n + local[j]];
         if (p == G_MAXUINT)
           p = i; /* no GPU with that local index here: send directly */
         if (p != i)
-          fwd[(gsize) i * n + p] += b;
+          fwd[(gsize)i * n + p] += b;
         if (p != j)
-          out[(gsize) p * n + j] += b;
+          out[(gsize)p * n + j] += b;
       }
-  g_autofree Xfer **fx = g_new0 (Xfer *, (gsize) n * n);
+  g_autofree Xfer **fx = g_new0 (Xfer *, (gsize)n * n);
   for (guint i = 0; i < n; i++)
     for (guint p = 0; p < n; p++)
-      if (fwd[(gsize) i * n + p] > 0.0)
-        fx[(gsize) i * n + p] = xfer_add (c, i, p, fwd[(gsize) i * n + p], 0);
+      if (fwd[(gsize)i * n + p] > 0.0)
+        fx[(gsize)i * n + p] = xfer_add (c, i, p, fwd[(gsize)i * n + p], 0);
   for (guint p = 0; p < n; p++)
     for (guint j = 0; j < n; j++)
       {
-        double b = out[(gsize) p * n + j];
+        double b = out[(gsize)p * n + j];
         if (b <= 0.0)
           continue;
         /* Wait for every source on p's host that hands p data for j. */
         guint deps = 0;
         for (guint i = 0; i < n; i++)
-          if (i != p && host[i] == host[p] && fx[(gsize) i * n + p]
-              && bytes[(gsize) i * n + j] > 0.0)
+          if (i != p && host[i] == host[p] && fx[(gsize)i * n + p] && bytes[(gsize)i * n + j] > 0.0)
             deps++;
         Xfer *x = xfer_add (c, p, j, b, deps);
         for (guint i = 0; i < n; i++)
-          if (i != p && host[i] == host[p] && fx[(gsize) i * n + p]
-              && bytes[(gsize) i * n + j] > 0.0)
-            xfer_then (fx[(gsize) i * n + p], x);
+          if (i != p && host[i] == host[p] && fx[(gsize)i * n + p] && bytes[(gsize)i * n + j] > 0.0)
+            xfer_then (fx[(gsize)i * n + p], x);
       }
   return c;
+}
+
+/* Fills order[ch * n + p] with the rank at position p of ring channel ch
+ * and returns the number of channels (see collective.h for the layout). */
+static guint
+ring_orders (MsimComm *comm, const guint *gpus, guint n, guint *order)
+{
+  /* Hosts in order of first appearance; each host's ranks in gpus order. */
+  g_autofree guint *host_of = g_new (guint, n);
+  g_autofree guint *host_rank = g_new (guint, n); /* ranks grouped by host */
+  g_autofree guint *host_first = g_new0 (guint, n + 1);
+  guint n_hosts = 0, widest = 0;
+  for (guint r = 0; r < n; r++)
+    {
+      guint h = msim_topology_gpu_host (comm->topo, gpus[r]);
+      guint k = 0;
+      while (k < n_hosts && host_of[k] != h)
+        k++;
+      if (k == n_hosts)
+        host_of[n_hosts++] = h;
+    }
+  for (guint k = 0, pos = 0; k < n_hosts; k++)
+    {
+      host_first[k] = pos;
+      for (guint r = 0; r < n; r++)
+        if (msim_topology_gpu_host (comm->topo, gpus[r]) == host_of[k])
+          host_rank[pos++] = r;
+      host_first[k + 1] = pos;
+      widest = MAX (widest, pos - host_first[k]);
+    }
+  guint channels = comm->p.ring_channels;
+  if (channels == 0)
+    channels = n_hosts > 1 ? widest : 1;
+  channels = CLAMP (channels, 1, MSIM_COMM_MAX_CHANNELS);
+  if (comm->p.ring_channels == 1 || (n_hosts == 1 && channels == 1))
+    {
+      for (guint r = 0; r < n; r++)
+        order[r] = r;
+      return 1;
+    }
+  for (guint ch = 0; ch < channels; ch++)
+    {
+      guint *ring = order + (gsize)ch * n;
+      guint pos = 0;
+      for (guint k = 0; k < n_hosts; k++)
+        {
+          const guint *local = host_rank + host_first[k];
+          guint len = host_first[k + 1] - host_first[k];
+          /* Even hosts: local c, c+1, ...; odd hosts: c-1, c-2, ...  The
+           * exit GPU of one host and the entry GPU of the next then share
+           * a local index, so the hop between them stays on one rail. */
+          for (guint i = 0; i < len; i++)
+            {
+              guint l = k % 2 == 0 ? (ch + i) % len : (ch + 2 * len - 1 - i) % len;
+              ring[pos++] = local[l];
+            }
+        }
+    }
+  return channels;
 }
 
 MsimColl *
@@ -366,24 +462,30 @@ msim_coll_ring (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, d
   c->size = bytes;
   if (n < 2 || bytes <= 0.0)
     return c;
-  double chunk = bytes / n;
+  g_autofree guint *order = g_new (guint, (gsize)MSIM_COMM_MAX_CHANNELS * n);
+  guint channels = ring_orders (comm, gpus, n, order);
+  double chunk = bytes / n / channels;
   guint steps = kind == MSIM_COLL_ALLREDUCE ? 2 * (n - 1) : n - 1;
-  /* prev[r]: the transfer into r of the previous step. */
+  /* prev[p]: the transfer into ring position p of the previous step. */
   g_autofree Xfer **prev = g_new0 (Xfer *, n);
   g_autofree Xfer **cur = g_new0 (Xfer *, n);
-  for (guint s = 0; s < steps; s++)
+  for (guint ch = 0; ch < channels; ch++)
     {
-      for (guint r = 0; r < n; r++)
+      const guint *ring = order + (gsize)ch * n;
+      for (guint s = 0; s < steps; s++)
         {
-          guint next = (r + 1) % n;
-          /* Step s of rank r forwards what it received at step s-1. */
-          cur[next] = xfer_add (c, r, next, chunk, s > 0 ? 1 : 0);
-          if (s > 0)
-            xfer_then (prev[r], cur[next]);
+          for (guint p = 0; p < n; p++)
+            {
+              guint q = (p + 1) % n;
+              /* Step s of position p forwards what it received at s-1. */
+              cur[q] = xfer_add (c, ring[p], ring[q], chunk, s > 0 ? 1 : 0);
+              if (s > 0)
+                xfer_then (prev[p], cur[q]);
+            }
+          Xfer **t = prev;
+          prev = cur;
+          cur = t;
         }
-      Xfer **t = prev;
-      prev = cur;
-      cur = t;
     }
   return c;
 }
@@ -393,8 +495,8 @@ msim_coll_sendrecv (MsimComm *comm, guint src_gpu, guint dst_gpu, double bytes, 
                     guint category, gint64 arg)
 {
   guint gpus[2] = { src_gpu, dst_gpu };
-  MsimColl *c = coll_new (comm, MSIM_COLL_SENDRECV, gpus, src_gpu == dst_gpu ? 1 : 2, name,
-                          category, arg);
+  MsimColl *c
+      = coll_new (comm, MSIM_COLL_SENDRECV, gpus, src_gpu == dst_gpu ? 1 : 2, name, category, arg);
   c->size = bytes;
   if (src_gpu != dst_gpu && bytes > 0.0)
     xfer_add (c, 0, 1, bytes, 0);
@@ -459,17 +561,17 @@ msim_coll_busbw (const MsimColl *coll)
   double f = 1.0;
   switch (coll->kind)
     {
-    case MSIM_COLL_ALLREDUCE:
-      f = 2.0 * (n - 1.0) / n;
-      break;
-    case MSIM_COLL_ALLGATHER:
-    case MSIM_COLL_REDUCESCATTER:
-    case MSIM_COLL_ALLTOALLV:
-      f = (n - 1.0) / n;
-      break;
-    case MSIM_COLL_SENDRECV:
-      f = 1.0;
-      break;
+      case MSIM_COLL_ALLREDUCE:
+        f = 2.0 * (n - 1.0) / n;
+        break;
+      case MSIM_COLL_ALLGATHER:
+      case MSIM_COLL_REDUCESCATTER:
+      case MSIM_COLL_ALLTOALLV:
+        f = (n - 1.0) / n;
+        break;
+      case MSIM_COLL_SENDRECV:
+        f = 1.0;
+        break;
     }
   return msim_coll_algbw (coll) * f;
 }

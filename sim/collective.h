@@ -30,9 +30,26 @@ G_BEGIN_DECLS
  *  - AllGather, ReduceScatter: ring, n-1 steps of bytes/n per rank; a rank
  *    forwards step s once it has received step s-1.
  *  - AllReduce: ring ReduceScatter then ring AllGather (2(n-1) steps).
+ *  - Rings run as `ring_channels` parallel channels, each carrying an equal
+ *    share of the buffer, as NCCL's channels do.  On one host every channel
+ *    crosses the same links, so channels change nothing but the flow
+ *    count; across hosts each channel enters and leaves every host through
+ *    a different local GPU (and so through a different NIC rail): host k
+ *    visits its GPUs from local index c upwards when k is even and from
+ *    c - 1 downwards when k is odd, so channel c leaves host 0 from local
+ *    GPU c - 1 and enters host 1 at the same local index, on the same
+ *    rail.  With one channel per GPU of a host, every NIC carries one
+ *    channel each way, which is how NCCL reaches the sum of the NICs'
+ *    bandwidth on rail-optimised DGX clusters.
  *  - Send/recv: one flow.  Barrier: a zero-byte AllReduce.
  * Every flow pays the route latency of the topology plus the per-step
  * protocol latency; every call pays a base latency once.
+ *
+ * Send/recv-based transfers (AllToAllv, send/recv) whose route is NVLink
+ * only move bytes / p2p_nvlink_efficiency on the wire: NCCL's send/recv
+ * kernels reach a smaller share of NVLink than its ring kernels (see
+ * MSIM_NCCL_P2P_NVLINK_EFFICIENCY).  msim_coll_bytes_moved() still counts
+ * the payload; the network's link byte counters count the wire bytes.
  *
  * Reported figures follow nccl-tests (doc/PERFORMANCE.md): algbw = S / t
  * with S the per-rank buffer size (AllReduce: the buffer; AllGather: the
@@ -47,12 +64,40 @@ typedef struct
   double step_latency_s;     /* added to every flow's route latency */
   guint a2a_window;          /* max peers in flight per sender, 0 = all */
   gboolean a2a_hierarchical; /* AllToAllv algorithm */
-  guint streams_per_gpu;     /* stream of GPU g's communication: g * streams_per_gpu + comm_stream */
+  guint streams_per_gpu; /* stream of GPU g's communication: g * streams_per_gpu + comm_stream */
   guint comm_stream;
+  /* Parallel rings of AllGather/ReduceScatter/AllReduce.  0 = automatic:
+   * one ring when every rank is on one host, else one per GPU of the
+   * largest host (one per NIC rail).  1 = a single ring in the order of
+   * the gpus argument.  At most MSIM_COMM_MAX_CHANNELS. */
+  guint ring_channels;
+  /* Fraction of a link's (effective) capacity that send/recv transfers
+   * reach on NVLink-only routes, in (0, 1]; 1 = the same as rings. */
+  double p2p_nvlink_efficiency;
 } MsimCommParams;
 
-/* NCCL-derived defaults; see collective.c for the sources. */
+#define MSIM_COMM_MAX_CHANNELS 64
+
+/*
+ * Calibrated NCCL constants (see collective.c for the derivations):
+ * MSIM_NCCL_BASE_LATENCY_S is the fixed cost of a call (tuning.cc
+ * baseLat[Ring][Simple]); MSIM_NCCL_P2P_NVLINK_EFFICIENCY is what NCCL's
+ * send/recv reaches on NVLink relative to its rings (nccl-tests #331).
+ */
+#define MSIM_NCCL_BASE_LATENCY_S        8.4e-6
+#define MSIM_NCCL_P2P_NVLINK_EFFICIENCY 0.94
+
+/* NCCL-derived defaults; see collective.c for the sources.  The send/recv
+ * efficiency starts at 1 (ideal) so that existing results do not move;
+ * callers that want the calibrated value set p2p_nvlink_efficiency =
+ * MSIM_NCCL_P2P_NVLINK_EFFICIENCY, as `moesim bench collective` and
+ * `moesim fidelity` do. */
 void msim_comm_params_init (MsimCommParams *params);
+
+/* Fills @capacity_Bps[0 .. n_links) with the capacities a network model of
+ * @topo should use: the links' effective capacities (line rate x
+ * efficiency) when @effective, else their line rates.  O(links). */
+void msim_comm_link_capacities (const MsimTopology *topo, gboolean effective, double *capacity_Bps);
 
 typedef struct _MsimComm MsimComm;
 typedef struct _MsimColl MsimColl;
@@ -91,8 +136,8 @@ MsimTask *msim_coll_task (MsimColl *coll, guint rank);
 guint msim_coll_n_ranks (const MsimColl *coll);
 
 gboolean msim_coll_done (const MsimColl *coll);
-MsimTime msim_coll_start (const MsimColl *coll); /* first rank's start */
-MsimTime msim_coll_end (const MsimColl *coll);   /* last rank's end */
+MsimTime msim_coll_start (const MsimColl *coll);     /* first rank's start */
+MsimTime msim_coll_end (const MsimColl *coll);       /* last rank's end */
 double msim_coll_bytes_moved (const MsimColl *coll); /* over the network */
 double msim_coll_size (const MsimColl *coll);        /* S of nccl-tests */
 double msim_coll_algbw (const MsimColl *coll);       /* bytes/s */

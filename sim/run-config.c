@@ -103,7 +103,10 @@ apply_sets (MsimIni *ini, const char *const *sets, GError **error)
         }
       g_autofree char *group = g_strndup (*s, dot - *s);
       g_autofree char *key = g_strndup (dot + 1, eq - dot - 1);
-      g_key_file_set_value (msim_ini_keyfile (ini), group, key, eq + 1);
+      g_autofree char *escaped = g_strescape (*s, NULL);
+      g_autofree char *origin = g_strdup_printf ("--set %s", escaped);
+      if (!msim_ini_override (ini, group, key, eq + 1, origin, error))
+        return FALSE;
     }
   return TRUE;
 }

@@ -94,6 +94,7 @@ msim_step_options_init (MsimStepOptions *o)
   o->phase = MSIM_PHASE_PREFILL;
   o->network = MSIM_NETWORK_MAXMIN;
   msim_comm_params_init (&o->comm);
+  o->comm.p2p_nvlink_efficiency = MSIM_NCCL_P2P_NVLINK_EFFICIENCY;
   o->microbatches = 1;
   o->tokens = 4096;
   o->steps = 1;
@@ -781,8 +782,9 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   run->engine = msim_engine_new ();
   guint nl = msim_topology_n_links (topo);
   g_autofree double *cap = g_new (double, nl);
-  for (guint l = 0; l < nl; l++)
-    cap[l] = msim_topology_link_capacity (topo, l);
+  /* Achievable bandwidth (line rate x the preset's protocol efficiency),
+   * as calibrated in experiments/fidelity. */
+  msim_comm_link_capacities (topo, TRUE, cap);
   run->net = msim_network_new (run->engine, nl, cap, options->network);
   msim_network_set_check (run->net, options->check, FALSE);
   run->tasks = msim_tasks_new (run->engine, 2 * G);

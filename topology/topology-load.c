@@ -19,9 +19,25 @@
 #define MAX_LATENCY_S     1.0
 
 static const char *const topology_groups[] = { "topology", "vertex.*", "link.*", NULL };
-static const char *const common_keys[] = { "name", "description", "routing", "builder", NULL };
+/* <type>_efficiency, in MsimLinkType order: the achievable fraction of the
+ * line rate on every link of that type (see README "Link efficiency"). */
+static const char *const efficiency_keys[]
+    = { "other_efficiency",      "nvlink_efficiency",   "pcie_efficiency",
+        "infiniband_efficiency", "ethernet_efficiency", NULL };
+static const char *const common_keys[] = { "name",
+                                           "description",
+                                           "routing",
+                                           "builder",
+                                           "other_efficiency",
+                                           "nvlink_efficiency",
+                                           "pcie_efficiency",
+                                           "infiniband_efficiency",
+                                           "ethernet_efficiency",
+                                           NULL };
+G_STATIC_ASSERT (G_N_ELEMENTS (efficiency_keys) == MSIM_N_LINK_TYPES + 1);
 static const char *const vertex_keys[] = { "kind", "host", NULL };
-static const char *const link_keys[] = { "a", "b", "bandwidth", "latency", "type", NULL };
+static const char *const link_keys[]
+    = { "a", "b", "bandwidth", "latency", "type", "efficiency", NULL };
 static const char *const vertex_kind_names[] = { "gpu", "switch", "nic", "host", NULL };
 static const char *const link_type_names[]
     = { "other", "nvlink", "pcie", "infiniband", "ethernet", NULL };
@@ -109,6 +125,30 @@ get_latency (const MsimIni *ini, const char *group, const char *key, gint64 *out
       return FALSE;
     }
   *out_ps = msim_topology_seconds_to_ps (s);
+  return TRUE;
+}
+
+/* Reads an achievable fraction of a line rate: in (0, 1]; @def when absent.
+ * Below 0.05 it is a percentage or unit mistake, not a protocol overhead. */
+static gboolean
+get_efficiency (const MsimIni *ini, const char *group, const char *key, double def, double *out,
+                GError **error)
+{
+  if (!msim_ini_has_key (ini, group, key))
+    {
+      *out = def;
+      return TRUE;
+    }
+  if (!msim_ini_get_double (ini, group, key, TRUE, 0, -G_MAXDOUBLE, G_MAXDOUBLE, out, error))
+    return FALSE;
+  if (!(*out >= 0.05 && *out <= 1.0))
+    {
+      msim_ini_set_error (ini, error, group, key,
+                          "efficiency is the achievable fraction of the line rate, in [0.05, 1]; "
+                          "got %g",
+                          *out);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -225,17 +265,20 @@ add_explicit_links (MsimTopology *topo, const MsimIni *ini, char **groups, GErro
                               (const char *)topo->vertex_names->pdata[ends[0]]);
           return FALSE;
         }
-      double bw = 0;
+      double bw = 0, eff = 0;
       gint64 lat = 0;
       int type = MSIM_LINK_OTHER;
       if (!get_bandwidth (ini, *g, "bandwidth", &bw, error)
           || !get_latency (ini, *g, "latency", &lat, error)
           || !msim_ini_get_choice (ini, *g, "type", FALSE, MSIM_LINK_OTHER, link_type_names, &type,
-                                   error))
+                                   error)
+          || !get_efficiency (ini, *g, "efficiency", 0.0, &eff, error))
         return FALSE;
       if (!msim_topology_add_link (topo, ends[0], ends[1], bw, lat, (MsimLinkType)type, *g, ini,
                                    error))
         return FALSE;
+      /* 0 (not set) means: the [topology] value for the link's type. */
+      g_array_index (topo->phys, MsimPhysLink, topo->phys->len - 1).efficiency = eff;
     }
   return TRUE;
 }
@@ -266,6 +309,10 @@ msim_topology_new_from_ini (const MsimIni *ini, GError **error)
   topo->routing = (MsimRoutingMode)routing;
   if (!msim_ini_get_string (ini, "topology", "description", FALSE, "", &topo->description, error))
     return NULL;
+  for (guint t = 0; efficiency_keys[t]; t++)
+    if (!get_efficiency (ini, "topology", efficiency_keys[t], 1.0, &topo->type_efficiency[t],
+                         error))
+      return NULL;
 
   if (builder != NULL && !msim_topology_run_builder (topo, ini, builder, error))
     return NULL;

@@ -8,6 +8,10 @@
 
 G_BEGIN_DECLS
 
+/* Number of MsimLinkType values (kept out of the public enum so that
+ * switches over it stay exhaustive). */
+#define MSIM_N_LINK_TYPES (MSIM_LINK_ETHERNET + 1)
+
 /* One physical (full-duplex) link while the topology is assembled. */
 typedef struct
 {
@@ -15,6 +19,7 @@ typedef struct
   double capacity_Bps; /* per direction */
   gint64 latency_ps;
   MsimLinkType type;
+  double efficiency; /* achievable fraction of capacity_Bps; 0 = the type's default */
 } MsimPhysLink;
 
 /* Per-source shortest-path structure (see topology-routing.c).  Predecessor
@@ -38,6 +43,8 @@ struct _MsimTopology
   char *description;
   char *origin; /* file the topology came from, for messages */
   MsimRoutingMode routing;
+  /* [topology] <type>_efficiency, per MsimLinkType (1 when not set). */
+  double type_efficiency[MSIM_N_LINK_TYPES];
 
   /* Vertices, indexed by vertex id. */
   GPtrArray *vertex_names;    /* char *, owned */
@@ -54,6 +61,7 @@ struct _MsimTopology
   guint n_links;
   guint32 *link_src, *link_dst;
   double *link_capacity;
+  double *link_efficiency;
   gint64 *link_latency_ps;
   guint8 *link_type;
   char **link_names;

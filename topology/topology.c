@@ -98,6 +98,8 @@ msim_topology_alloc (const char *origin)
   topo->vertex_groups = g_ptr_array_new_with_free_func (g_free);
   topo->vertex_by_name = g_hash_table_new (g_str_hash, g_str_equal);
   topo->phys = g_array_new (FALSE, FALSE, sizeof (MsimPhysLink));
+  for (guint t = 0; t < MSIM_N_LINK_TYPES; t++)
+    topo->type_efficiency[t] = 1.0;
   topo->phys_groups = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&topo->tree_lock);
   return topo;
@@ -125,6 +127,7 @@ msim_topology_free (MsimTopology *topo)
   g_free (topo->link_capacity);
   g_free (topo->link_latency_ps);
   g_free (topo->link_type);
+  g_free (topo->link_efficiency);
   g_free (topo->gpu_vertex);
   g_free (topo->gpu_host);
   g_free (topo->vertex_gpu);
@@ -254,7 +257,7 @@ msim_topology_add_link (MsimTopology *topo, guint a, guint b, double capacity_Bp
                   MSIM_TOPOLOGY_MAX_LINKS);
       return FALSE;
     }
-  MsimPhysLink l = { a, b, capacity_Bps, latency_ps, type };
+  MsimPhysLink l = { a, b, capacity_Bps, latency_ps, type, 0.0 };
   g_array_append_val (topo->phys, l);
   g_ptr_array_add (topo->phys_groups, g_strdup (group));
   return TRUE;
@@ -435,6 +438,7 @@ msim_topology_finalize (MsimTopology *topo, const MsimIni *ini, GError **error)
   topo->link_capacity = g_new (double, MAX (topo->n_links, 1));
   topo->link_latency_ps = g_new (gint64, MAX (topo->n_links, 1));
   topo->link_type = g_new (guint8, MAX (topo->n_links, 1));
+  topo->link_efficiency = g_new (double, MAX (topo->n_links, 1));
   topo->link_names = g_new0 (char *, MAX (topo->n_links, 1));
   for (guint k = 0; k < n_phys; k++)
     {
@@ -447,6 +451,8 @@ msim_topology_finalize (MsimTopology *topo, const MsimIni *ini, GError **error)
           topo->link_capacity[e] = l->capacity_Bps;
           topo->link_latency_ps[e] = l->latency_ps;
           topo->link_type[e] = (guint8)l->type;
+          topo->link_efficiency[e]
+              = l->efficiency > 0.0 ? l->efficiency : topo->type_efficiency[l->type];
           topo->link_names[e]
               = g_strdup_printf ("%s->%s", (char *)topo->vertex_names->pdata[topo->link_src[e]],
                                  (char *)topo->vertex_names->pdata[topo->link_dst[e]]);
@@ -582,6 +588,20 @@ msim_topology_link_capacity (const MsimTopology *topo, guint link)
 {
   g_return_val_if_fail (link < topo->n_links, 0.0);
   return topo->link_capacity[link];
+}
+
+double
+msim_topology_link_efficiency (const MsimTopology *topo, guint link)
+{
+  g_return_val_if_fail (link < topo->n_links, 1.0);
+  return topo->link_efficiency[link];
+}
+
+double
+msim_topology_link_effective_capacity (const MsimTopology *topo, guint link)
+{
+  g_return_val_if_fail (link < topo->n_links, 0.0);
+  return topo->link_capacity[link] * topo->link_efficiency[link];
 }
 
 gint64

@@ -161,6 +161,15 @@ const char *msim_vertex_kind_name (MsimVertexKind kind); /* "gpu", "switch", ...
 const char *msim_link_type_name (MsimLinkType type);     /* "nvlink", "pcie", ... */
 
 double msim_topology_link_capacity (const MsimTopology *topo, guint link); /* bytes/s */
+/* Achievable fraction of the line rate on @link, in (0, 1]: the data rate a
+ * transfer reaches after protocol overhead (packet headers, flow control).
+ * Set per link type with the [topology] keys <type>_efficiency and per
+ * explicit link with `efficiency`; 1 when neither is set.  Routing ignores
+ * it (routes compare line rates). */
+double msim_topology_link_efficiency (const MsimTopology *topo, guint link);
+/* capacity x efficiency, in bytes/s: what a flow model should use as the
+ * link's capacity to reproduce measured bandwidths. */
+double msim_topology_link_effective_capacity (const MsimTopology *topo, guint link);
 gint64 msim_topology_link_latency_ps (const MsimTopology *topo, guint link);
 guint msim_topology_link_src (const MsimTopology *topo, guint link);
 guint msim_topology_link_dst (const MsimTopology *topo, guint link);

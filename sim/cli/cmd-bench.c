@@ -489,6 +489,7 @@ msim_cmd_bench (int argc, char **argv)
                     "  queue     event-queue hold model (events/s)\n"
                     "  network   max-min network solver on an AllToAllv (flows/s)\n"
                     "  step      one Mixtral-8x7B prefill step on 64 GPUs (wall time)\n"
+                    "  collective  one collective: simulated time, algbw, busbw (nccl-tests)\n"
                     "\nRun 'moesim bench WHAT --help' for options.\n");
       return argc < 2 ? 2 : 0;
     }
@@ -501,7 +502,10 @@ msim_cmd_bench (int argc, char **argv)
     return bench_network (argc - 1, argv + 1);
   if (strcmp (what, "step") == 0)
     return bench_step (argc - 1, argv + 1);
-  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue, network, step)\n",
+  if (strcmp (what, "collective") == 0)
+    return msim_bench_collective (argc - 1, argv + 1);
+  g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue, network, step, "
+              "collective)\n",
               what);
   return 2;
 }

@@ -2,9 +2,11 @@
  * one finished.  This is the interface for comparing moesim's network model
  * with other network simulators, so its input and output are plain CSV and
  * its times are exact picoseconds printed in seconds. */
+#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "ini.h"
@@ -15,6 +17,7 @@
 typedef struct
 {
   char *id;
+  guint line;     /* in the flows file, for messages */
   guint src, dst; /* vertices */
   double bytes;
   MsimTime start;
@@ -39,40 +42,32 @@ parse_endpoint (MsimTopology *topo, const char *text, guint *vertex)
     {
       if (gpu < 0 || gpu >= msim_topology_n_gpus (topo))
         return FALSE;
-      *vertex = msim_topology_gpu_vertex (topo, (guint) gpu);
+      *vertex = msim_topology_gpu_vertex (topo, (guint)gpu);
       return TRUE;
     }
   gint64 v = msim_topology_find_vertex (topo, text);
   if (v < 0)
     return FALSE;
-  *vertex = (guint) v;
+  *vertex = (guint)v;
   return TRUE;
 }
 
-/* Reads `id,src,dst,bytes,start_s`.  Every problem is reported with the
- * file and line, and nothing is simulated unless the whole file is valid. */
+/* Parses the CSV text @data (@len bytes, NUL-terminated) of the flows
+ * file @path: `id,src,dst,bytes,start_s`.  Every problem is reported with
+ * the file and line, and nothing is simulated unless the whole file is
+ * valid.  Separate from reading so that tests/fuzz can drive it. */
 static GPtrArray *
-read_flows (const char *path, MsimTopology *topo, GError **error)
+parse_flows (const char *data, gsize len, const char *path, MsimTopology *topo, GError **error)
 {
-  if (g_file_test (path, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s: is a directory, expected a CSV file",
-                   path);
-      return NULL;
-    }
-  g_autofree char *data = NULL;
-  gsize len = 0;
-  g_autoptr (GError) local = NULL;
-  if (!g_file_get_contents (path, &data, &len, &local))
-    {
-      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s", local->message);
-      return NULL;
-    }
   const char *bad = NULL;
   if (!g_utf8_validate_len (data, len, &bad))
     {
-      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s: invalid UTF-8 at byte offset %zu",
-                   path, (size_t) (bad - data));
+      guint line = 1;
+      for (const char *c = data; c < bad; c++)
+        line += *c == '\n';
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "%s:%u: invalid UTF-8 (or a NUL byte) at byte offset %zu", path, line,
+                   (size_t)(bad - data));
       return NULL;
     }
   g_autoptr (GPtrArray) rows = g_ptr_array_new_with_free_func (flow_row_free);
@@ -97,8 +92,8 @@ read_flows (const char *path, MsimTopology *topo, GError **error)
           if (!ok)
             {
               g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                           "%s:%u: expected the header 'id,src,dst,bytes,start_s', got '%s'", path,
-                           ln + 1, line);
+                           "%s:%u: expected the header 'id,src,dst,bytes,start_s', got '%.60s'",
+                           path, ln + 1, line);
               return NULL;
             }
           header = TRUE;
@@ -115,13 +110,24 @@ read_flows (const char *path, MsimTopology *topo, GError **error)
           g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: empty flow id", path, ln + 1);
           return NULL;
         }
+      /* Ids are copied into the output CSV and into messages; a control
+       * character (a stray carriage return, an escape) would corrupt both. */
+      for (const char *c = cells[0]; *c; c++)
+        if (g_ascii_iscntrl (*c))
+          {
+            g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                         "%s:%u: flow id contains the control character 0x%02x", path, ln + 1,
+                         (guint)(guchar)*c);
+            return NULL;
+          }
       FlowRow *r = g_new0 (FlowRow, 1);
       r->id = g_strdup (cells[0]);
+      r->line = ln + 1;
       g_ptr_array_add (rows, r);
       if (!g_hash_table_add (ids, r->id))
         {
-          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: duplicate flow id '%s'", path,
-                       ln + 1, r->id);
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: duplicate flow id '%.60s'",
+                       path, ln + 1, r->id);
           return NULL;
         }
       const char *names[] = { "src", "dst" };
@@ -130,7 +136,7 @@ read_flows (const char *path, MsimTopology *topo, GError **error)
         if (!parse_endpoint (topo, cells[1 + k], ends[k]))
           {
             g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                         "%s:%u: %s '%s' is neither a GPU index in 0..%u nor a vertex of the "
+                         "%s:%u: %s '%.60s' is neither a GPU index in 0..%u nor a vertex of the "
                          "topology",
                          path, ln + 1, names[k], cells[1 + k], msim_topology_n_gpus (topo) - 1);
             return NULL;
@@ -139,8 +145,8 @@ read_flows (const char *path, MsimTopology *topo, GError **error)
       if (!msim_parse_double (cells[3], &r->bytes) || r->bytes < 0.0 || r->bytes > 1e18)
         {
           g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                       "%s:%u: bytes must be a finite number in [0, 1e18], got '%s'", path, ln + 1,
-                       cells[3]);
+                       "%s:%u: bytes must be a finite number in [0, 1e18], got '%.60s'", path,
+                       ln + 1, cells[3]);
           return NULL;
         }
       if (!msim_parse_double (cells[4], &start_s) || start_s < 0.0
@@ -161,6 +167,29 @@ read_flows (const char *path, MsimTopology *topo, GError **error)
   return g_steal_pointer (&rows);
 }
 
+/* Reads and parses the flows file @path (see parse_flows). */
+static GPtrArray *
+read_flows (const char *path, MsimTopology *topo, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+    {
+      /* A FIFO would block and /dev/zero would never end. */
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s: %s, expected a CSV file", path,
+                   S_ISDIR (st.st_mode) ? "is a directory" : "not a regular file");
+      return NULL;
+    }
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, &data, &len, &local))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s", local->message);
+      return NULL;
+    }
+  return parse_flows (data, len, path, topo, error);
+}
+
 static void
 subflow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
 {
@@ -169,12 +198,115 @@ subflow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
   r->pending--;
 }
 
+/* The routes of @r (the @index-th flow): its ECMP route, or in split mode
+ * every equal-cost path.  Returns how many were written to @routes (at
+ * least 1), or 0 with @error naming the flow's line. */
+static guint
+flow_routes (MsimTopology *topo, const FlowRow *r, guint index, const char *path, MsimRoute *routes,
+             GError **error)
+{
+  guint n = 1;
+  if (msim_topology_routing_mode (topo) == MSIM_ROUTING_SPLIT)
+    n = MAX (msim_topology_n_paths (topo, r->src, r->dst), 1u);
+  for (guint k = 0; k < n; k++)
+    {
+      gboolean ok = n == 1 ? msim_topology_route (topo, r->src, r->dst, index, &routes[k], error)
+                           : msim_topology_path (topo, r->src, r->dst, k, &routes[k]);
+      if (!ok)
+        {
+          if (error && *error)
+            g_prefix_error (error, "%s:%u: flow '%s': ", path, r->line, r->id);
+          else
+            g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                         "%s:%u: flow '%s': no usable path %u of %u", path, r->line, r->id, k, n);
+          return 0;
+        }
+    }
+  return n;
+}
+
+/* Simulates every flow of @rows on @topo; fills their end times.  Routes
+ * are checked before anything starts, and so is the simulated-time range:
+ * a flow whose route cannot carry its bytes within MsimTime's ~106 days
+ * (1e18 bytes at 1 B/s) would otherwise never complete.  Returns the
+ * network (for its statistics) or NULL with @error. */
+static MsimNetwork *
+simulate_flows (MsimTopology *topo, GPtrArray *rows, const char *path, MsimEngine *engine,
+                MsimNetworkModel model, gboolean check, GError **error)
+{
+  MsimRoute routes[MSIM_TOPOLOGY_MAX_PATHS];
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FlowRow *r = g_ptr_array_index (rows, i);
+      guint n = flow_routes (topo, r, i, path, routes, error);
+      if (n == 0)
+        return NULL;
+      for (guint k = 0; k < n; k++)
+        {
+          double bottleneck = G_MAXDOUBLE;
+          for (guint h = 0; h < routes[k].n_links; h++)
+            bottleneck = MIN (bottleneck, msim_topology_link_capacity (topo, routes[k].links[h]));
+          MsimTime busy, end;
+          if (!msim_time_for_bytes (r->bytes / n, bottleneck, &busy)
+              || !msim_time_add (r->start, busy, &end)
+              || !msim_time_add (end, routes[k].latency_ps, &end))
+            {
+              g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                           "%s:%u: flow '%s': %g bytes at its route's bottleneck of %g bytes/s "
+                           "cannot end within the simulated-time range (%.3g s)",
+                           path, r->line, r->id, r->bytes, bottleneck,
+                           msim_time_to_seconds (MSIM_TIME_NEVER));
+              return NULL;
+            }
+        }
+    }
+
+  guint nl = msim_topology_n_links (topo);
+  g_autofree double *cap = g_new (double, MAX (nl, 1u));
+  for (guint l = 0; l < nl; l++)
+    cap[l] = msim_topology_link_capacity (topo, l);
+  g_autoptr (MsimNetwork) net = msim_network_new (engine, nl, cap, model);
+  msim_network_set_check (net, check, FALSE);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FlowRow *r = g_ptr_array_index (rows, i);
+      guint n = flow_routes (topo, r, i, path, routes, NULL);
+      r->end = r->start;
+      r->pending = n;
+      for (guint k = 0; k < n; k++)
+        msim_network_start_flow (net, r->start, routes[k].links, routes[k].n_links,
+                                 routes[k].latency_ps, r->bytes / n, subflow_done, r);
+    }
+  MsimStepResult res = msim_engine_run (engine);
+  if (res != MSIM_STEP_IDLE)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_RUNTIME,
+                   "flows: the simulation stopped early (%d)", res);
+      return NULL;
+    }
+  /* Sharing can still push a flow past the end of simulated time, where
+   * the network leaves it unfinished. */
+  for (guint i = 0; i < rows->len; i++)
+    {
+      FlowRow *r = g_ptr_array_index (rows, i);
+      if (r->pending != 0)
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                       "%s:%u: flow '%s' does not end within the simulated-time range (%.3g s) "
+                       "with the bandwidth it gets",
+                       path, r->line, r->id, msim_time_to_seconds (MSIM_TIME_NEVER));
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&net);
+}
+
 /* Seconds with exactly 12 decimals: the picosecond clock, printed exactly. */
 static void
 append_time (GString *out, MsimTime t)
 {
-  g_string_append_printf (out, "%" G_GINT64_FORMAT ".%012" G_GINT64_FORMAT,
-                          t / MSIM_PS_PER_SECOND, t % MSIM_PS_PER_SECOND);
+  g_string_append_printf (out, "%" G_GINT64_FORMAT ".%012" G_GINT64_FORMAT, t / MSIM_PS_PER_SECOND,
+                          t % MSIM_PS_PER_SECOND);
 }
 
 int
@@ -214,8 +346,8 @@ msim_cmd_flows (int argc, char **argv)
   if (!msim_cli_parse (ctx, &argc, &argv))
     return 2;
   if (argc > 1)
-    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
-                                       "flows: unexpected argument '%s'", argv[1]));
+    return msim_cli_fail (
+        g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT, "flows: unexpected argument '%s'", argv[1]));
   if (!topo_path || !flows_path || !out_path)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "flows: --topology, --flows and -o are required"));
@@ -235,59 +367,19 @@ msim_cmd_flows (int argc, char **argv)
   if (!rows)
     return msim_cli_fail (error);
 
-  /* Check the routes before simulating anything. */
-  gboolean split = msim_topology_routing_mode (topo) == MSIM_ROUTING_SPLIT;
-  for (guint i = 0; i < rows->len; i++)
-    {
-      FlowRow *r = g_ptr_array_index (rows, i);
-      MsimRoute route;
-      if (!msim_topology_route (topo, r->src, r->dst, i, &route, &error))
-        {
-          g_prefix_error (&error, "%s: flow '%s': ", flows_path, r->id);
-          return msim_cli_fail (error);
-        }
-    }
-
-  guint nl = msim_topology_n_links (topo);
-  g_autofree double *cap = g_new (double, nl);
-  for (guint l = 0; l < nl; l++)
-    cap[l] = msim_topology_link_capacity (topo, l);
-  g_autoptr (MsimEngine) engine = msim_engine_new ();
-  g_autoptr (MsimNetwork) net = msim_network_new (engine, nl, cap, model);
-  msim_network_set_check (net, check, FALSE);
-
   gint64 t0 = g_get_monotonic_time ();
-  for (guint i = 0; i < rows->len; i++)
-    {
-      FlowRow *r = g_ptr_array_index (rows, i);
-      r->end = r->start;
-      guint npaths = split ? msim_topology_n_paths (topo, r->src, r->dst) : 1;
-      if (npaths == 0)
-        npaths = 1;
-      r->pending = npaths;
-      for (guint k = 0; k < npaths; k++)
-        {
-          MsimRoute route;
-          if (split)
-            msim_topology_path (topo, r->src, r->dst, k, &route);
-          else
-            msim_topology_route (topo, r->src, r->dst, i, &route, NULL);
-          msim_network_start_flow (net, r->start, route.links, route.n_links, route.latency_ps,
-                                   r->bytes / npaths, subflow_done, r);
-        }
-    }
-  MsimStepResult res = msim_engine_run (engine);
+  g_autoptr (MsimEngine) engine = msim_engine_new ();
+  g_autoptr (MsimNetwork) net
+      = simulate_flows (topo, rows, flows_path, engine, model, check, &error);
   gint64 t1 = g_get_monotonic_time ();
-  if (res != MSIM_STEP_IDLE)
-    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_RUNTIME,
-                                       "flows: the simulation stopped early (%d)", res));
+  if (!net)
+    return msim_cli_fail (error);
 
   GString *out = g_string_new ("id,start_s,end_s,bytes,avg_rate_Bps\n");
   MsimTime makespan = 0;
   for (guint i = 0; i < rows->len; i++)
     {
       FlowRow *r = g_ptr_array_index (rows, i);
-      g_assert (r->pending == 0);
       makespan = MAX (makespan, r->end);
       double dur = msim_time_to_seconds (r->end - r->start);
       g_string_append_printf (out, "%s,", r->id);
@@ -302,11 +394,11 @@ msim_cmd_flows (int argc, char **argv)
         g_strlcpy (rate, "inf", sizeof rate);
       g_string_append_printf (out, ",%s,%s\n", bytes, rate);
     }
-  if (!g_file_set_contents (out_path, out->str, (gssize) out->len, &error))
+  if (!g_file_set_contents (out_path, out->str, (gssize)out->len, &error))
     {
       g_string_free (out, TRUE);
-      return msim_cli_fail (
-          g_error_new (MSIM_ERROR, MSIM_ERROR_IO, "flows: %s", error->message));
+      g_prefix_error (&error, "flows: ");
+      return msim_cli_fail (error);
     }
   g_string_free (out, TRUE);
   if (!quiet)
@@ -314,10 +406,10 @@ msim_cmd_flows (int argc, char **argv)
       MsimNetworkStats st;
       msim_network_get_stats (net, &st);
       printf ("flows: %u flows on %s (%u GPUs, %u directed links), model %s\n", rows->len,
-              msim_topology_name (topo), msim_topology_n_gpus (topo), nl,
+              msim_topology_name (topo), msim_topology_n_gpus (topo), msim_topology_n_links (topo),
               model == MSIM_NETWORK_MAXMIN ? "maxmin" : "analytical");
       printf ("flows: makespan %.9f s, %" G_GUINT64_FORMAT " re-solves, %.3f s wall\n",
-              msim_time_to_seconds (makespan), st.batches, (double) (t1 - t0) / 1e6);
+              msim_time_to_seconds (makespan), st.batches, (double)(t1 - t0) / 1e6);
       printf ("flows: wrote %s\n", out_path);
     }
   return 0;

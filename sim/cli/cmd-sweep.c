@@ -67,15 +67,23 @@ msim_cmd_sweep (int argc, char **argv)
                                        "sweep: --shard must be i/n with 0 <= i < n, got '%s'",
                                        shard));
 #ifdef MSIM_HAVE_MPI
+  /* Initialise MPI only under a launcher: a plain `moesim sweep` must not
+   * depend on an MPI runtime being usable (singleton init needs daemons). */
   int mpi_rank = 0, mpi_size = 1;
-  MPI_Init (&argc, &argv);
-  MPI_Comm_rank (MPI_COMM_WORLD, &mpi_rank);
-  MPI_Comm_size (MPI_COMM_WORLD, &mpi_size);
+  gboolean use_mpi = g_getenv ("OMPI_COMM_WORLD_SIZE") || g_getenv ("PMI_SIZE")
+                     || g_getenv ("PMIX_RANK") || g_getenv ("MPI_LOCALNRANKS");
+  if (use_mpi)
+    {
+      MPI_Init (&argc, &argv);
+      MPI_Comm_rank (MPI_COMM_WORLD, &mpi_rank);
+      MPI_Comm_size (MPI_COMM_WORLD, &mpi_size);
+    }
   if (mpi_size > 1)
     {
       if (shard)
         {
           MPI_Finalize ();
+          use_mpi = FALSE;
           return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                              "sweep: --shard cannot be combined with mpirun"));
         }
@@ -142,7 +150,8 @@ msim_cmd_sweep (int argc, char **argv)
     }
   msim_run_config_set_trace_cache (FALSE);
 #ifdef MSIM_HAVE_MPI
-  MPI_Finalize ();
+  if (use_mpi)
+    MPI_Finalize ();
 #endif
   return status;
 }

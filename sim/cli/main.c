@@ -18,6 +18,8 @@ static const MsimCommand commands[] = {
   { "run", "simulate MoE inference steps from an experiment config", msim_cmd_run },
   { "sweep", "run a grid of configs in parallel, resumably (threads, shards, MPI)", msim_cmd_sweep },
   { "flows", "simulate a CSV of flows on a topology (max-min or analytical)", msim_cmd_flows },
+  { "fidelity", "simulate the published collective measurements in experiments/fidelity",
+    msim_cmd_fidelity },
   { "topo", "show, export or list cluster topologies (GraphML, DOT)", msim_cmd_topo },
   { "trace", "convert and inspect routing traces (npy, csv, json, mtr)", msim_cmd_trace },
   { "bench", "measure the simulator's own speed (queue, network)", msim_cmd_bench },

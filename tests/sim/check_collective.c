@@ -4,7 +4,7 @@
 #include "collective.h"
 #include "msim-check.h"
 
-#define S(x) ((MsimTime) llround ((x) * 1e12))
+#define S(x) ((MsimTime)llround ((x)*1e12))
 
 typedef struct
 {
@@ -16,7 +16,7 @@ typedef struct
 } Rig;
 
 static void
-rig_init (Rig *r, const char *topo_text, double base_latency_s, gboolean hierarchical)
+rig_init_params (Rig *r, const char *topo_text, const MsimCommParams *p, gboolean effective)
 {
   GError *error = NULL;
   r->topo = msim_topology_load_data (topo_text, -1, "test-topology.ini", &error);
@@ -24,17 +24,22 @@ rig_init (Rig *r, const char *topo_text, double base_latency_s, gboolean hierarc
   r->engine = msim_engine_new ();
   guint nl = msim_topology_n_links (r->topo);
   double *cap = g_new (double, nl);
-  for (guint l = 0; l < nl; l++)
-    cap[l] = msim_topology_link_capacity (r->topo, l);
+  msim_comm_link_capacities (r->topo, effective, cap);
   r->net = msim_network_new (r->engine, nl, cap, MSIM_NETWORK_MAXMIN);
   msim_network_set_check (r->net, TRUE, FALSE);
   g_free (cap);
   r->tasks = msim_tasks_new (r->engine, 2 * msim_topology_n_gpus (r->topo));
+  r->comm = msim_comm_new (r->topo, r->net, r->tasks, p);
+}
+
+static void
+rig_init (Rig *r, const char *topo_text, double base_latency_s, gboolean hierarchical)
+{
   MsimCommParams p;
   msim_comm_params_init (&p);
   p.base_latency_s = base_latency_s;
   p.a2a_hierarchical = hierarchical;
-  r->comm = msim_comm_new (r->topo, r->net, r->tasks, &p);
+  rig_init_params (r, topo_text, &p, FALSE);
 }
 
 static void
@@ -203,6 +208,150 @@ START_TEST (test_alltoall_hierarchical_conserves)
 }
 END_TEST
 
+/* Two hosts of two GPUs; every link (NVLink, PCIe, NIC) at 1 GB/s and no
+ * latency, one NIC per GPU on its own rail, no spines. */
+static const char *rail2x2 = "[topology]\nname = rail2x2\nbuilder = rail\nnodes = 2\n"
+                             "gpus_per_node = 2\nintra = nvswitch\nnvlink_bandwidth = 1e9\n"
+                             "pcie_bandwidth = 1e9\nnics_per_node = 2\nnic_bandwidth = 1e9\n"
+                             "spines = 0\n";
+
+START_TEST (test_ring_channels_across_hosts)
+{
+  /* Automatic channels: one per GPU of a host, here 2.  Channel 0 runs
+   * h0g0 -> h0g1 -> h1g1 -> h1g0 -> h0g0, channel 1 the same hosts the
+   * other way round, so every directed link carries at most one flow per
+   * step and each step moves S / (n x channels) at the link rate:
+   * t = steps x S / 8 / B, half the single ring's steps x S / 4 / B. */
+  double size = 8e6, B = 1e9;
+  MsimTime t_auto = 0;
+  for (guint ch = 0; ch <= 1; ch++)
+    {
+      Rig r;
+      MsimCommParams p;
+      msim_comm_params_init (&p);
+      p.base_latency_s = 0.0;
+      p.ring_channels = ch; /* 0 = automatic (2 here), 1 = one ring */
+      rig_init_params (&r, rail2x2, &p, FALSE);
+      guint gpus[] = { 0, 1, 2, 3 };
+      MsimColl *c = msim_coll_ring (r.comm, MSIM_COLL_ALLREDUCE, gpus, 4, size, "ar", 0, -1);
+      submit_all (c);
+      msim_engine_run (r.engine);
+      ck_assert (msim_coll_done (c));
+      /* Payload: 6 steps x 4 ranks x S / 4, whatever the channel count. */
+      msim_ck_assert_near (msim_coll_bytes_moved (c), 6 * size, 1e-12);
+      MsimTime t = msim_coll_end (c) - msim_coll_start (c);
+      if (ch == 0)
+        {
+          double chunk = size / 4 / 2;
+          ck_assert_int_eq (t, 6 * S (chunk / B));
+          /* Per channel and step: two NVLink hops of 2 links and two
+           * rail hops of 4 links (GPU-NIC, NIC-rail, rail-NIC, NIC-GPU). */
+          msim_ck_assert_near (total_link_bytes (&r), 2 * 6 * (2 * 2 + 2 * 4) * chunk, 1e-12);
+          t_auto = t;
+        }
+      else
+        {
+          /* One ring in rank order changes rails between hosts, through
+           * another GPU's links: at least the single ring's closed form,
+           * and slower than the rail-aligned channels. */
+          ck_assert (t >= 6 * S (size / 4 / B));
+          ck_assert (t > t_auto);
+        }
+      rig_clear (&r);
+    }
+}
+END_TEST
+
+START_TEST (test_ring_channels_one_host_unchanged)
+{
+  /* On one host, channels only split the same links: any channel count
+   * gives the single ring's closed form. */
+  for (guint ch = 1; ch <= 4; ch++)
+    {
+      Rig r;
+      MsimCommParams p;
+      msim_comm_params_init (&p);
+      p.base_latency_s = 2e-6;
+      p.ring_channels = ch;
+      rig_init_params (&r, switch4, &p, FALSE);
+      guint gpus[] = { 0, 1, 2, 3 };
+      MsimColl *c = msim_coll_ring (r.comm, MSIM_COLL_ALLGATHER, gpus, 4, 4e6, "ag", 0, -1);
+      submit_all (c);
+      msim_engine_run (r.engine);
+      ck_assert_int_eq (msim_coll_end (c) - msim_coll_start (c),
+                        S (2e-6) + 3 * (S (1e-6) + S (1e6 / 100e9)));
+      rig_clear (&r);
+    }
+}
+END_TEST
+
+START_TEST (test_p2p_nvlink_efficiency)
+{
+  /* Send/recv transfers over NVLink-only routes move bytes / e on the
+   * wire: the AllToAll closed form with B replaced by e B.  The payload
+   * count is unchanged; the links carry the wire bytes.  Rings are not
+   * affected. */
+  Rig r;
+  MsimCommParams p;
+  msim_comm_params_init (&p);
+  ck_assert (p.p2p_nvlink_efficiency == 1.0); /* ideal unless asked */
+  p.base_latency_s = 2e-6;
+  p.p2p_nvlink_efficiency = 0.5;
+  rig_init_params (&r, switch4, &p, FALSE);
+  guint gpus[] = { 0, 1, 2, 3 };
+  double b = 1e6, bytes[16];
+  for (int i = 0; i < 16; i++)
+    bytes[i] = b;
+  MsimColl *c = msim_coll_alltoallv (r.comm, gpus, 4, bytes, "a2a", 0, -1);
+  submit_all (c);
+  msim_engine_run (r.engine);
+  ck_assert_int_eq (msim_coll_end (c) - msim_coll_start (c),
+                    S (2e-6) + S (1e-6) + S (3 * b / (0.5 * 100e9)));
+  msim_ck_assert_near (msim_coll_bytes_moved (c), 12 * b, 1e-12);
+  msim_ck_assert_near (total_link_bytes (&r), 24 * b / 0.5, 1e-12);
+  MsimTime t0 = msim_engine_now (r.engine);
+  MsimColl *ag = msim_coll_ring (r.comm, MSIM_COLL_ALLGATHER, gpus, 4, 4e6, "ag", 0, -1);
+  submit_all (ag);
+  msim_engine_run (r.engine);
+  ck_assert_int_eq (msim_coll_end (ag) - msim_coll_start (ag),
+                    S (2e-6) + 3 * (S (1e-6) + S (1e6 / 100e9)));
+  ck_assert (msim_coll_start (ag) >= t0);
+  rig_clear (&r);
+
+  /* A route that is not all NVLink (the ring builder's links are "other")
+   * is paced by its NIC or switch, not by NCCL's send/recv kernels. */
+  rig_init_params (&r, ring4, &p, FALSE);
+  MsimColl *sr = msim_coll_sendrecv (r.comm, 0, 1, 1e6, "sr", 0, -1);
+  submit_all (sr);
+  msim_engine_run (r.engine);
+  ck_assert_int_eq (msim_coll_end (sr) - msim_coll_start (sr), S (2e-6) + S (1e-6) + S (1e-3));
+  rig_clear (&r);
+}
+END_TEST
+
+START_TEST (test_effective_capacities)
+{
+  /* The network of a topology with link efficiencies runs at line rate x
+   * efficiency: a send/recv across the switch at 0.8 x 100 GB/s. */
+  g_autofree char *text = g_strconcat (switch4, "nvlink_efficiency = 0.8\n", NULL);
+  Rig r;
+  MsimCommParams p;
+  msim_comm_params_init (&p);
+  p.base_latency_s = 0.0;
+  rig_init_params (&r, text, &p, TRUE);
+  for (guint l = 0; l < msim_topology_n_links (r.topo); l++)
+    if (msim_topology_link_type (r.topo, l) == MSIM_LINK_NVLINK)
+      ck_assert (msim_topology_link_effective_capacity (r.topo, l) == 0.8 * 100e9);
+  MsimColl *c = msim_coll_sendrecv (r.comm, 0, 3, 8e6, "sr", 0, -1);
+  submit_all (c);
+  msim_engine_run (r.engine);
+  ck_assert_int_eq (msim_coll_end (c) - msim_coll_start (c), S (1e-6) + S (8e6 / 80e9));
+  msim_ck_assert_near (msim_coll_busbw (c), 8e6 / msim_time_to_seconds (S (1e-6) + S (1e-4)),
+                       1e-12);
+  rig_clear (&r);
+}
+END_TEST
+
 START_TEST (test_tasks_overlap)
 {
   /* Compute on one stream overlaps communication on the other; a
@@ -240,6 +389,12 @@ collective_suite (void)
   tc = tcase_create ("ring");
   tcase_add_test (tc, test_ring_allreduce_closed_form);
   tcase_add_test (tc, test_ring_allgather);
+  tcase_add_test (tc, test_ring_channels_across_hosts);
+  tcase_add_test (tc, test_ring_channels_one_host_unchanged);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("calibration");
+  tcase_add_test (tc, test_p2p_nvlink_efficiency);
+  tcase_add_test (tc, test_effective_capacities);
   suite_add_tcase (s, tc);
   tc = tcase_create ("alltoall");
   tcase_add_test (tc, test_alltoall_switch_closed_form);

@@ -86,6 +86,7 @@ options (MsimStepOptions *o, MsimScheme scheme, guint64 tokens)
   o->tokens = tokens;
   o->prompt_len = 2;
   o->comm.base_latency_s = 0.0;
+  o->comm.p2p_nvlink_efficiency = 1.0; /* exact hand-computed transfer times */
   o->check = TRUE;
 }
 

@@ -828,6 +828,15 @@ static const BadCase bad_cases[] = {
   { "[topology]\nbuilder = torus2d\nrows = 40\ncols = 40\nlink_bandwidth = 1e9\n"
     "pcie_bandwidth = 1e9\n",
     { "t.ini:4: [topology] cols", "40 hops" } },
+  /* link efficiencies: fractions in [0.05, 1] */
+  { "[topology]\n" NVS "nvlink_efficiency = 82\n",
+    { "t.ini:6: [topology] nvlink_efficiency", "fraction" } },
+  { "[topology]\n" NVS "pcie_efficiency = 0\n",
+    { "t.ini:6: [topology] pcie_efficiency", "got 0" } },
+  { "[topology]\n" HOSTED LINK_H "efficiency = 1.5\n",
+    { "t.ini:11: [link.h0] efficiency", "got 1.5" } },
+  { "[topology]\n" NVS "nvlink_efficency = 0.8\n",
+    { "t.ini:6: [topology] nvlink_efficency", "unknown key" } },
 };
 
 START_TEST (test_validation)
@@ -842,6 +851,58 @@ START_TEST (test_validation)
   for (int k = 0; k < 3 && c->expect[k]; k++)
     ck_assert_msg (strstr (error->message, c->expect[k]) != NULL,
                    "case %d: '%s' not in message '%s'", _i, c->expect[k], error->message);
+}
+END_TEST
+
+/* Link efficiency: 1 unless set; the [topology] key of a link type applies
+ * to every link of that type; an explicit link's `efficiency` wins; the
+ * line rate (routing's width) is unchanged. */
+START_TEST (test_link_efficiency)
+{
+  g_autoptr (MsimTopology) t = load_str ("[topology]\n" NVS "nvlink_efficiency = 0.824\n"
+                                         "[link.extra]\na = node0.gpu0\nb = node0.gpu1\n"
+                                         "bandwidth = 2e9\ntype = nvlink\nefficiency = 0.5\n");
+  guint nvl = 0, pcie = 0, extra = 0;
+  for (guint e = 0; e < msim_topology_n_links (t); e++)
+    {
+      double eff = msim_topology_link_efficiency (t, e);
+      double cap = msim_topology_link_capacity (t, e);
+      msim_ck_assert_near (msim_topology_link_effective_capacity (t, e), cap * eff, 1e-15);
+      if (msim_topology_link_type (t, e) == MSIM_LINK_PCIE)
+        {
+          ck_assert (eff == 1.0);
+          pcie++;
+        }
+      else if (cap == 2e9)
+        {
+          ck_assert (eff == 0.5);
+          extra++;
+        }
+      else
+        {
+          ck_assert (msim_topology_link_type (t, e) == MSIM_LINK_NVLINK);
+          ck_assert (eff == 0.824 && cap == 1e9);
+          nvl++;
+        }
+    }
+  ck_assert_uint_eq (nvl, 4);   /* two GPU-switch links, both directions */
+  ck_assert_uint_eq (extra, 2); /* the explicit link, both directions */
+  ck_assert_uint_eq (pcie, 4);
+
+  /* Presets state an efficiency for every link type they use. */
+  g_auto (GStrv) names = msim_topology_list_presets ();
+  for (char **n = names; *n; n++)
+    {
+      g_autofree char *path = msim_topology_preset_path (*n);
+      g_autoptr (MsimTopology) p = msim_topology_load (path, NULL);
+      ck_assert_msg (p != NULL, "preset %s", *n);
+      for (guint e = 0; e < msim_topology_n_links (p); e++)
+        {
+          double eff = msim_topology_link_efficiency (p, e);
+          ck_assert_msg (eff > 0.5 && eff < 1.0, "preset %s link %s: efficiency %g", *n,
+                         msim_topology_link_name (p, e), eff);
+        }
+    }
 }
 END_TEST
 
@@ -1005,6 +1066,7 @@ topology_suite (void)
   tc = tcase_create ("validation");
   tcase_add_loop_test (tc, test_validation, 0, G_N_ELEMENTS (bad_cases));
   tcase_add_test (tc, test_load_file_and_include);
+  tcase_add_test (tc, test_link_efficiency);
   suite_add_tcase (s, tc);
 
   tc = tcase_create ("export");
