@@ -5,7 +5,7 @@
 #include "msim-error.h"
 
 static const char *const groups[] = { "topology", "model", "gpu",    "workload", "placement",
-                                      "engine",   "output", "sweep", NULL };
+                                      "engine",   "output", "sweep",    "offload", NULL };
 
 /* The trace cache of sweeps: path -> MsimTrace*. */
 static GMutex cache_lock;
