@@ -1,6 +1,6 @@
 #include "msim-error.h"
 
-G_DEFINE_QUARK (msim-error-quark, msim_error)
+G_DEFINE_QUARK (msim - error - quark, msim_error)
 
 int
 msim_error_exit_status (const GError *error)

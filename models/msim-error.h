@@ -14,10 +14,10 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  MSIM_ERROR_INPUT,    /* malformed or inconsistent user input (exit 2) */
-  MSIM_ERROR_LIMIT,    /* input within syntax but beyond a configured limit (exit 2) */
-  MSIM_ERROR_IO,       /* a file could not be read or written (exit 2) */
-  MSIM_ERROR_RUNTIME,  /* the simulation itself failed (exit 1) */
+  MSIM_ERROR_INPUT,   /* malformed or inconsistent user input (exit 2) */
+  MSIM_ERROR_LIMIT,   /* input within syntax but beyond a configured limit (exit 2) */
+  MSIM_ERROR_IO,      /* a file could not be read or written (exit 2) */
+  MSIM_ERROR_RUNTIME, /* the simulation itself failed (exit 1) */
 } MsimErrorCode;
 
 GQuark msim_error_quark (void);

@@ -58,7 +58,7 @@ msim_engine_schedule_at (MsimEngine *engine, MsimTime time, MsimEventFunc func, 
 {
   g_return_val_if_fail (func != NULL, MSIM_EVENT_HANDLE_NONE);
   g_return_val_if_fail (time >= engine->now, MSIM_EVENT_HANDLE_NONE);
-  return msim_event_queue_push (engine->queue, time, (gpointer) func, data);
+  return msim_event_queue_push (engine->queue, time, (gpointer)func, data);
 }
 
 MsimEventHandle
@@ -158,7 +158,7 @@ msim_engine_step (MsimEngine *engine)
       MsimEvent ev;
       msim_event_queue_pop (engine->queue, &ev);
       engine->events_fired++;
-      ((MsimEventFunc) ev.func) (engine, ev.data);
+      ((MsimEventFunc)ev.func) (engine, ev.data);
       if (engine->stop_requested)
         break;
     }

@@ -29,8 +29,8 @@
  * linked and a push never touches another event's memory.  Rescheduling a
  * listed event moves it to a fresh node, which is why reschedule returns a
  * new handle.  (A separate handle table would keep handles stable but costs
- * a cache miss per pop: measured, about a third of the throughput.)  The queue is monotone: a push must not go earlier
- * than the last popped time, which a simulation never does.
+ * a cache miss per pop: measured, about a third of the throughput.)  The queue is monotone: a push
+ * must not go earlier than the last popped time, which a simulation never does.
  */
 
 #define WHERE_FREE   G_MAXUINT32
@@ -243,7 +243,7 @@ place (MsimEventQueue *q, guint32 s)
     run_insert (q, s);
   else if (n->time < q->wend)
     {
-      guint32 b = (guint32) ((n->time - q->wstart) / q->width);
+      guint32 b = (guint32)((n->time - q->wstart) / q->width);
       n->where = b;
       n->next = q->heads[b];
       q->heads[b] = s;
@@ -269,7 +269,7 @@ next_pow2 (guint32 v)
 static int
 cmp_u64 (const void *a, const void *b)
 {
-  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+  guint64 x = *(const guint64 *)a, y = *(const guint64 *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -341,7 +341,7 @@ rebuild (MsimEventQueue *q)
   q->run_end = lo;
   /* wend = lo + nb * width > hi; saturate rather than wrap. */
   guint64 span;
-  if (__builtin_mul_overflow ((guint64) nb, q->width, &span)
+  if (__builtin_mul_overflow ((guint64)nb, q->width, &span)
       || __builtin_add_overflow (lo, span, &q->wend))
     q->wend = G_MAXUINT64;
 
@@ -362,14 +362,14 @@ fill_run (MsimEventQueue *q)
     {
       if (q->live == 0)
         return FALSE;
-      if (q->cur + 1 >= (gint64) q->nb)
+      if (q->cur + 1 >= (gint64)q->nb)
         {
           rebuild (q);
           continue;
         }
       q->cur++;
-      guint32 b = (guint32) q->cur;
-      q->run_end = q->wstart + (guint64) (b + 1) * q->width;
+      guint32 b = (guint32)q->cur;
+      q->run_end = q->wstart + (guint64)(b + 1) * q->width;
       if (q->run_end > q->wend || q->run_end < q->wstart)
         q->run_end = q->wend;
       guint32 s = q->heads[b];
@@ -395,15 +395,15 @@ fill_run (MsimEventQueue *q)
 static inline MsimEventHandle
 make_handle (guint32 s, guint32 gen)
 {
-  return ((guint64) gen << 32) | (guint64) (s + 1u);
+  return ((guint64)gen << 32) | (guint64)(s + 1u);
 }
 
 /* Node of a live handle, or -1 when stale. */
 static gint64
 handle_node (const MsimEventQueue *q, MsimEventHandle handle)
 {
-  guint32 lo = (guint32) (handle & 0xffffffffu);
-  guint32 gen = (guint32) (handle >> 32);
+  guint32 lo = (guint32)(handle & 0xffffffffu);
+  guint32 gen = (guint32)(handle >> 32);
   if (lo == 0 || lo > q->nnodes)
     return -1;
   guint32 s = lo - 1u;
@@ -430,8 +430,8 @@ MsimEventHandle
 msim_event_queue_push (MsimEventQueue *queue, MsimTime time, gpointer func, gpointer data)
 {
   MsimEventQueue *q = queue;
-  g_return_val_if_fail (time >= 0 && (guint64) time >= q->last_time, MSIM_EVENT_HANDLE_NONE);
-  guint32 s = new_event (q, (guint64) time, func, data);
+  g_return_val_if_fail (time >= 0 && (guint64)time >= q->last_time, MSIM_EVENT_HANDLE_NONE);
+  guint32 s = new_event (q, (guint64)time, func, data);
   q->live++;
   return make_handle (s, q->nodes[s].gen);
 }
@@ -441,7 +441,7 @@ msim_event_queue_peek_time (MsimEventQueue *queue)
 {
   if (!fill_run (queue))
     return MSIM_TIME_NEVER;
-  return (MsimTime) queue->nodes[queue->run[0]].time;
+  return (MsimTime)queue->nodes[queue->run[0]].time;
 }
 
 gboolean
@@ -452,7 +452,7 @@ msim_event_queue_pop (MsimEventQueue *queue, MsimEvent *out)
     return FALSE;
   guint32 s = q->run[0];
   Node *n = &q->nodes[s];
-  out->time = (MsimTime) n->time;
+  out->time = (MsimTime)n->time;
   out->func = n->func;
   out->data = n->data;
   q->last_time = n->time;
@@ -485,7 +485,7 @@ msim_event_queue_cancel (MsimEventQueue *queue, MsimEventHandle handle)
   gint64 s = handle_node (queue, handle);
   if (s < 0)
     return FALSE;
-  detach (queue, (guint32) s);
+  detach (queue, (guint32)s);
   queue->live--;
   return TRUE;
 }
@@ -494,13 +494,13 @@ MsimEventHandle
 msim_event_queue_reschedule (MsimEventQueue *queue, MsimEventHandle handle, MsimTime time)
 {
   MsimEventQueue *q = queue;
-  g_return_val_if_fail (time >= 0 && (guint64) time >= q->last_time, MSIM_EVENT_HANDLE_NONE);
+  g_return_val_if_fail (time >= 0 && (guint64)time >= q->last_time, MSIM_EVENT_HANDLE_NONE);
   gint64 old = handle_node (q, handle);
   if (old < 0)
     return MSIM_EVENT_HANDLE_NONE;
   gpointer func = q->nodes[old].func, data = q->nodes[old].data;
-  detach (q, (guint32) old);
-  guint32 s = new_event (q, (guint64) time, func, data);
+  detach (q, (guint32)old);
+  guint32 s = new_event (q, (guint64)time, func, data);
   return make_handle (s, q->nodes[s].gen);
 }
 
@@ -536,7 +536,7 @@ msim_event_queue_validate (const MsimEventQueue *queue)
             zombies++;
             continue;
           }
-        if ((gint64) b <= q->cur || n->where != b || n->time < q->wstart
+        if ((gint64)b <= q->cur || n->where != b || n->time < q->wstart
             || (n->time - q->wstart) / q->width != b)
           return FALSE;
         live++;

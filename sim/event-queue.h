@@ -28,7 +28,7 @@ typedef struct _MsimEventQueue MsimEventQueue;
 /* An opaque handle to a pending event; 0 is never a valid handle. */
 typedef guint64 MsimEventHandle;
 
-#define MSIM_EVENT_HANDLE_NONE ((MsimEventHandle) 0)
+#define MSIM_EVENT_HANDLE_NONE ((MsimEventHandle)0)
 
 typedef struct
 {

@@ -6,8 +6,8 @@
 #include "network.h"
 
 void
-msim_maxmin_reference (guint n_links, const double *capacity, guint n_flows,
-                       const guint32 *offsets, const guint32 *links, double *rates_out)
+msim_maxmin_reference (guint n_links, const double *capacity, guint n_flows, const guint32 *offsets,
+                       const guint32 *links, double *rates_out)
 {
   double *residual = g_new (double, n_links);
   guint *unfrozen = g_new0 (guint, n_links);

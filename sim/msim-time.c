@@ -14,7 +14,7 @@ ps_from_double (double ps, MsimTime *out)
   double r = nearbyint (ps);
   if (r >= TIME_LIMIT_PS)
     return FALSE;
-  *out = (MsimTime) r;
+  *out = (MsimTime)r;
   return TRUE;
 }
 
@@ -31,7 +31,7 @@ msim_time_to_seconds (MsimTime t)
    * picosecond remainder, each exact in a double. */
   MsimTime whole = t / MSIM_PS_PER_SECOND;
   MsimTime frac = t % MSIM_PS_PER_SECOND;
-  return (double) whole + (double) frac * 1e-12;
+  return (double)whole + (double)frac * 1e-12;
 }
 
 gboolean

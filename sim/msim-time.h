@@ -12,9 +12,9 @@ G_BEGIN_DECLS
  */
 typedef gint64 MsimTime;
 
-#define MSIM_TIME_NEVER     G_MAXINT64
-#define MSIM_PS_PER_SECOND  G_GINT64_CONSTANT (1000000000000)
-#define MSIM_TIME_FORMAT    G_GINT64_FORMAT
+#define MSIM_TIME_NEVER    G_MAXINT64
+#define MSIM_PS_PER_SECOND G_GINT64_CONSTANT (1000000000000)
+#define MSIM_TIME_FORMAT   G_GINT64_FORMAT
 
 /* Seconds to picoseconds, rounded to nearest.  FALSE (and *out untouched)
  * for NaN, infinities, negative values or values beyond the range. */

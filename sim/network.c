@@ -51,7 +51,7 @@
 
 #include "msim-float.h"
 
-#define NIL G_MAXUINT32
+#define NIL      G_MAXUINT32
 #define MAX_HOPS 32
 
 enum
@@ -118,10 +118,10 @@ typedef struct
   guint32 *ridx;
   guint32 ridx_cap;
 
-  MsimTime cend;  /* completion time of its earliest flow */
-  guint32 ch_pos; /* position in the completion heap, NIL if absent */
-  gboolean resched;    /* its completion time must be recomputed */
-  gboolean listed;     /* in net->bn_links */
+  MsimTime cend;    /* completion time of its earliest flow */
+  guint32 ch_pos;   /* position in the completion heap, NIL if absent */
+  gboolean resched; /* its completion time must be recomputed */
+  gboolean listed;  /* in net->bn_links */
 
   /* solve scratch (residuals and unfrozen counts live in MsimNetwork's
    * dense arrays, which the hot loops stream through) */
@@ -160,19 +160,19 @@ struct _MsimNetwork
   MsimEventQueue *first_bytes; /* data = flow index */
   /* Completion times, one per link with bottlenecked flows: an indexed
    * binary heap over links (in-place key updates; levels change often). */
-  guint32 *ch;      /* heap of link ids */
+  guint32 *ch; /* heap of link ids */
   guint32 ch_len;
 
-  GArray *bn_links;  /* links with bottlenecked flows (may hold stale entries) */
-  guint32 *touched;  /* solve scratch: links touched by this batch */
+  GArray *bn_links; /* links with bottlenecked flows (may hold stale entries) */
+  guint32 *touched; /* solve scratch: links touched by this batch */
   guint32 n_touched;
   GArray *upper;     /* solve scratch */
   GArray *new_flows; /* flows activated since the last solve */
-  guint32 *resched; /* links whose completion must be recomputed */
+  guint32 *resched;  /* links whose completion must be recomputed */
   guint32 n_resched;
-  double *res;       /* per link: capacity left for unfrozen flows */
-  guint32 *unf;      /* per link: unfrozen flows crossing it */
-  HeapItem *pq;      /* solve's lazy min-heap of links */
+  double *res;  /* per link: capacity left for unfrozen flows */
+  guint32 *unf; /* per link: unfrozen flows crossing it */
+  HeapItem *pq; /* solve's lazy min-heap of links */
   guint32 pq_len, pq_cap;
   GArray *done;
 
@@ -209,7 +209,7 @@ flow_rate (const MsimNetwork *net, const Flow *f)
 static inline double
 dt_seconds (MsimTime dt)
 {
-  return (double) dt * 1e-12;
+  return (double)dt * 1e-12;
 }
 
 static void
@@ -308,14 +308,14 @@ free_flow (MsimNetwork *net, guint32 i)
 static inline MsimFlowId
 flow_id (const MsimNetwork *net, guint32 i)
 {
-  return ((guint64) net->flows[i].gen << 32) | i;
+  return ((guint64)net->flows[i].gen << 32) | i;
 }
 
 static gint64
 flow_index (const MsimNetwork *net, MsimFlowId id)
 {
-  guint32 i = (guint32) (id & 0xffffffffu);
-  if (i >= net->n_flows || net->flows[i].gen != (guint32) (id >> 32)
+  guint32 i = (guint32)(id & 0xffffffffu);
+  if (i >= net->n_flows || net->flows[i].gen != (guint32)(id >> 32)
       || net->flows[i].state == FLOW_FREE)
     return -1;
   return i;
@@ -378,7 +378,7 @@ row_add (Link *k, guint32 m, gint delta)
         {
           if (k->row[i].c == 0)
             k->rzero--;
-          k->row[i].c = (guint32) ((gint64) k->row[i].c + delta);
+          k->row[i].c = (guint32)((gint64)k->row[i].c + delta);
           if (k->row[i].c == 0 && ++k->rzero > 4 && k->rzero * 4 > k->rlen)
             row_compact (k);
           return;
@@ -391,7 +391,7 @@ row_add (Link *k, guint32 m, gint delta)
       k->rcap = MAX (8u, k->rcap * 2u);
       k->row = g_renew (RowEnt, k->row, k->rcap);
     }
-  k->row[k->rlen] = (RowEnt) { m, (guint32) delta };
+  k->row[k->rlen] = (RowEnt){ m, (guint32)delta };
   k->rlen++;
   k->ridx[s] = k->rlen;
 }
@@ -687,7 +687,7 @@ adopt_foreign (MsimNetwork *net, guint32 li, MsimTime now)
       assign (net, fi, li, left);
       net->stats.bn_changes++;
     }
-  (void) now;
+  (void)now;
 }
 
 static void run_checks (MsimNetwork *net);
@@ -776,7 +776,7 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
       guint32 li = net->touched[i];
       Link *l = &net->links[li];
       if (unf[li] > 0 && (all_candidates || l->sticky || l->candidate_mark == net->epoch))
-        net->pq[net->pq_len++] = (HeapItem) { MAX (res[li], 0.0) / unf[li], li };
+        net->pq[net->pq_len++] = (HeapItem){ MAX (res[li], 0.0) / unf[li], li };
     }
   for (guint32 i = net->pq_len / 2; i-- > 0;)
     pq_sift_down (net, i, net->pq[i]);
@@ -917,7 +917,7 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
           l->e = g_renew (Entry, l->e, l->e_cap);
         }
       h[j].pos = l->n;
-      l->e[l->n++] = (Entry) { fi, j };
+      l->e[l->n++] = (Entry){ fi, j };
       if (l->cap < net->links[slowest].cap)
         slowest = h[j].link;
     }
@@ -1144,7 +1144,7 @@ msim_network_start_flow (MsimNetwork *net, MsimTime start, const guint32 *links,
   f->nhops = n_links;
   f->hop0 = hop0;
   for (guint j = 0; j < n_links; j++)
-    net->hops[hop0 + j] = (Hop) { links[j], 0 };
+    net->hops[hop0 + j] = (Hop){ links[j], 0 };
   f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (fi));
   net->stats.flows_started++;
   net->stats.bytes_started += bytes;
@@ -1295,7 +1295,7 @@ run_checks (MsimNetwork *net)
       for (guint32 li = 0; li < net->n_links; li++)
         cap[li] = net->links[li].cap;
       double *ref = g_new (double, nactive);
-      msim_maxmin_reference (net->n_links, cap, nactive, offsets, (guint32 *) ls->data, ref);
+      msim_maxmin_reference (net->n_links, cap, nactive, offsets, (guint32 *)ls->data, ref);
       for (k = 0; k < nactive; k++)
         if (!msim_float_near (ref[k], flow_rate (net, &net->flows[map[k]]), 1e-7))
           g_error ("network check: flow %u rate %.17g differs from reference %.17g", map[k],

@@ -61,12 +61,12 @@ typedef struct
 {
   guint64 flows_started;
   guint64 flows_completed;
-  guint64 batches;       /* distinct times at which rates were re-solved */
-  guint64 links_solved;  /* link saturations computed (progressive-filling steps) */
-  guint64 flows_rated;   /* flows whose rate those steps set (as a group per link) */
-  guint64 bn_changes;    /* flows that got a new bottleneck link (individual work) */
-  guint64 links_scanned; /* flows visited when a link adopts flows */
-  guint64 fallbacks;     /* batches re-solved because a non-candidate link overflowed */
+  guint64 batches;        /* distinct times at which rates were re-solved */
+  guint64 links_solved;   /* link saturations computed (progressive-filling steps) */
+  guint64 flows_rated;    /* flows whose rate those steps set (as a group per link) */
+  guint64 bn_changes;     /* flows that got a new bottleneck link (individual work) */
+  guint64 links_scanned;  /* flows visited when a link adopts flows */
+  guint64 fallbacks;      /* batches re-solved because a non-candidate link overflowed */
   double bytes_started;   /* bytes of all started flows */
   double bytes_delivered; /* bytes of all completed flows */
 } MsimNetworkStats;

@@ -210,6 +210,63 @@ load_workload (MsimRunConfig *cfg, GError **error)
   return TRUE;
 }
 
+/* The trace against the model and the [workload] keys.  msim_step_run
+ * checks the same for its API callers, but only here are the file, line
+ * and key known that the user has to change. */
+static gboolean
+check_workload (MsimRunConfig *cfg, GError **error)
+{
+  const MsimIni *ini = cfg->ini;
+  const MsimTrace *t = cfg->trace;
+  const MsimModelSpec *m = cfg->model;
+  const MsimStepOptions *o = &cfg->options;
+  int n_moe = msim_model_spec_n_moe_layers (m);
+  if (t->layers != (guint) n_moe)
+    {
+      msim_ini_set_error (ini, error, "workload", "trace",
+                          "%s has %u layers but model %s has %d MoE layers", cfg->trace_path,
+                          t->layers, m->name, n_moe);
+      return FALSE;
+    }
+  if (t->k != (guint) m->top_k)
+    {
+      msim_ini_set_error (ini, error, "workload", "trace",
+                          "%s routes each token to %u experts but model %s has top_k = %d",
+                          cfg->trace_path, t->k, m->name, m->top_k);
+      return FALSE;
+    }
+  if (t->experts > (guint) m->experts)
+    {
+      msim_ini_set_error (ini, error, "workload", "trace",
+                          "%s uses %u experts but model %s has %d", cfg->trace_path, t->experts,
+                          m->name, m->experts);
+      return FALSE;
+    }
+  guint gpus = msim_topology_n_gpus (cfg->topology);
+  if (o->tokens < gpus)
+    {
+      msim_ini_set_error (ini, error, "workload", "tokens",
+                          "%" G_GUINT64_FORMAT " tokens per step cannot give each of %u GPUs a "
+                          "token",
+                          o->tokens, gpus);
+      return FALSE;
+    }
+  /* tokens <= 2^32, steps <= 1e6, offset <= 2^40: no overflow. */
+  guint64 need = o->token_offset + o->tokens * o->steps;
+  if (need > t->tokens)
+    {
+      const char *key = o->token_offset >= t->tokens                ? "offset"
+                        : o->token_offset + o->tokens > t->tokens ? "tokens"
+                                                                  : "steps";
+      msim_ini_set_error (ini, error, "workload", key,
+                          "the run needs trace tokens [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+                          ") but %s has %" G_GSIZE_FORMAT,
+                          o->token_offset, need, cfg->trace_path, t->tokens);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 load_placement (MsimRunConfig *cfg, GError **error)
 {
@@ -322,7 +379,7 @@ msim_run_config_load (const char *path, const char *const *sets, GError **error)
       || !(cfg->model = msim_model_spec_new_from_ini (cfg->ini, "model", error))
       || !(cfg->gpu = msim_gpu_spec_new_from_ini (cfg->ini, "gpu", error))
       || !load_engine (cfg, error) || !load_workload (cfg, error)
-      || !load_placement (cfg, error))
+      || !check_workload (cfg, error) || !load_placement (cfg, error))
     return NULL;
   return g_steal_pointer (&cfg);
 }

@@ -24,8 +24,8 @@ enum
 };
 
 static const char *const cat_names[N_CATS] = {
-  "attention", "gate", "shared_expert", "expert_ffn", "combine_sum",
-  "dense_ffn", "dispatch", "combine", "allgather",
+  "attention", "gate",     "shared_expert", "expert_ffn", "combine_sum",
+  "dense_ffn", "dispatch", "combine",       "allgather",
 };
 
 typedef struct
@@ -195,7 +195,7 @@ pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
 {
   if (run->pick_first == NULL)
     return pick_slow (run, l, e, cur, token);
-  gsize i = ((gsize) l * run->E + e) * run->G + cur;
+  gsize i = ((gsize)l * run->E + e) * run->G + cur;
   return run->pick_pool[run->pick_first[i] + token % run->pick_count[i]];
 }
 
@@ -205,18 +205,18 @@ static void
 build_pick_table (MsimStepRun *run)
 {
   const MsimExpertMap *m = run->map;
-  gsize cells = (gsize) m->layers * m->experts * run->G;
-  if (cells > ((gsize) 1 << 22))
+  gsize cells = (gsize)m->layers * m->experts * run->G;
+  if (cells > ((gsize)1 << 22))
     return; /* too big: pick_slow() scans the copies instead */
   guint ncopies = m->offsets[m->layers * m->experts];
   run->pick_first = g_new (guint32, cells);
   run->pick_count = g_new (guint32, cells);
-  run->pick_pool = g_new (guint32, 2 * (gsize) ncopies);
+  run->pick_pool = g_new (guint32, 2 * (gsize)ncopies);
   for (guint le = 0; le < m->layers * m->experts; le++)
     {
       guint off = m->offsets[le], n = m->offsets[le + 1] - off;
       const guint *g = m->gpus + off;
-      guint32 *all = run->pick_pool + 2 * (gsize) off; /* copies, in map order */
+      guint32 *all = run->pick_pool + 2 * (gsize)off; /* copies, in map order */
       guint32 *byhost = all + n;                      /* same, stable by host */
       for (guint i = 0; i < n; i++)
         all[i] = g[i];
@@ -227,8 +227,8 @@ build_pick_table (MsimStepRun *run)
             byhost[k++] = g[i];
       for (guint cur = 0; cur < run->G; cur++)
         {
-          gsize c = (gsize) le * run->G + cur;
-          guint32 first = (guint32) (all - run->pick_pool), count = n;
+          gsize c = (gsize)le * run->G + cur;
+          guint32 first = (guint32)(all - run->pick_pool), count = n;
           guint hs = G_MAXUINT, hn = 0;
           for (guint i = 0; i < n; i++)
             if (run->host_of[byhost[i]] == run->host_of[cur])
@@ -245,7 +245,7 @@ build_pick_table (MsimStepRun *run)
               }
           if (hn > 0)
             {
-              first = (guint32) (byhost + hs - run->pick_pool);
+              first = (guint32)(byhost + hs - run->pick_pool);
               count = hn;
             }
           run->pick_first[c] = first;
@@ -273,7 +273,7 @@ pick_slow (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
     }
   if (same > 0)
     {
-      guint want = (guint) (token % same);
+      guint want = (guint)(token % same);
       for (guint i = 0; i < n; i++)
         if (host_of[g[i]] == host && want-- == 0)
           return g[i];
@@ -295,40 +295,41 @@ check_memory (MsimStepRun *run, GError **error)
   const MsimModelSpec *m = run->model;
   double dt = m->dtype_bytes;
   /* Everything but routed experts is replicated on every GPU. */
-  double shared_params = (double) msim_model_spec_embedding_params (m);
+  double shared_params = (double)msim_model_spec_embedding_params (m);
   for (guint b = 0; b < run->n_blocks; b++)
     {
-      shared_params += (double) msim_model_spec_attention_params (m);
-      if (msim_model_spec_is_moe_layer (m, (int) b))
-        shared_params += (double) msim_model_spec_gate_params (m)
-                         + (double) msim_model_spec_shared_expert_params (m);
+      shared_params += (double)msim_model_spec_attention_params (m);
+      if (msim_model_spec_is_moe_layer (m, (int)b))
+        shared_params += (double)msim_model_spec_gate_params (m)
+                         + (double)msim_model_spec_shared_expert_params (m);
       else
-        shared_params += (double) msim_model_spec_dense_ffn_params (m);
+        shared_params += (double)msim_model_spec_dense_ffn_params (m);
     }
-  double kv_tok = (double) msim_model_spec_kv_cache_bytes_per_token (m) * run->n_blocks;
+  double kv_tok = (double)msim_model_spec_kv_cache_bytes_per_token (m) * run->n_blocks;
   const MsimStepOptions *o = &run->opt;
-  double ctx_tokens = o->phase == MSIM_PHASE_PREFILL ? (double) o->tokens
-                                                     : (double) o->tokens * (o->prompt_len + o->steps);
+  double ctx_tokens = o->phase == MSIM_PHASE_PREFILL
+                          ? (double)o->tokens
+                          : (double)o->tokens * (o->prompt_len + o->steps);
   for (guint g = 0; g < run->G; g++)
     {
       double experts = 0;
       guint ncopies = run->map->offsets[run->n_moe * run->E];
       for (guint i = 0; i < ncopies; i++)
         experts += run->map->gpus[i] == g;
-      run->mem_weights[g] = shared_params * dt + experts * (double) msim_model_spec_expert_bytes (m);
+      run->mem_weights[g] = shared_params * dt + experts * (double)msim_model_spec_expert_bytes (m);
       /* Baseline: each GPU holds the KV of its own sequences; context-coherent
        * replicates every sequence's context on every GPU. */
       double share = o->scheme == MSIM_SCHEME_CONTEXT_COHERENT ? 1.0 : 1.0 / run->G;
       run->mem_kv[g] = ctx_tokens * share * kv_tok;
       double total = run->mem_weights[g] + run->mem_kv[g];
-      if (total > (double) run->gpu->hbm_capacity_bytes)
+      if (total > (double)run->gpu->hbm_capacity_bytes)
         {
           g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
                        "GPU %u needs %.2f GiB (weights %.2f GiB, KV cache %.2f GiB, scheme %s) "
                        "but a %s has %.2f GiB: use more GPUs, fewer tokens, or another placement",
                        g, total / 1073741824.0, run->mem_weights[g] / 1073741824.0,
-                       run->mem_kv[g] / 1073741824.0, msim_scheme_name (o->scheme),
-                       run->gpu->name, (double) run->gpu->hbm_capacity_bytes / 1073741824.0);
+                       run->mem_kv[g] / 1073741824.0, msim_scheme_name (o->scheme), run->gpu->name,
+                       (double)run->gpu->hbm_capacity_bytes / 1073741824.0);
           return FALSE;
         }
     }
@@ -377,13 +378,13 @@ submit_a2a (MsimStepRun *run, const guint *all, double *bytes, const char *name,
 /* Simulates step @s over trace tokens [first, first + n).  @loc holds each
  * sequence's current GPU (context-coherent decode carries it over). */
 static void
-build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
-            guint64 first, guint64 n, guint *seq_loc, Ready *ready)
+build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, guint64 n,
+            guint *seq_loc, Ready *ready)
 {
   const MsimModelSpec *m = run->model;
   const MsimStepOptions *o = &run->opt;
   guint G = run->G, E = run->E, k = run->k, M = o->microbatches;
-  double act = (double) msim_model_spec_activation_bytes_per_token (m);
+  double act = (double)msim_model_spec_activation_bytes_per_token (m);
   double dtb = m->dtype_bytes;
   gboolean cc = o->scheme == MSIM_SCHEME_CONTEXT_COHERENT;
   g_autofree guint *all = g_new (guint, G);
@@ -398,7 +399,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
   g_autofree guint64 *per_gpu = g_new0 (guint64, G);
   for (guint64 t = 0; t < n; t++)
     {
-      home[t] = (guint) (t * G / n);
+      home[t] = (guint)(t * G / n);
       per_gpu[home[t]]++;
     }
   {
@@ -406,7 +407,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
     for (guint64 t = 0; t < n; t++)
       {
         guint g = home[t];
-        mb[t] = (guint) (seen[g]++ * M / per_gpu[g]);
+        mb[t] = (guint)(seen[g]++ * M / per_gpu[g]);
         loc[t] = o->phase == MSIM_PHASE_DECODE && cc ? seq_loc[t] : g;
       }
   }
@@ -429,19 +430,19 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
             }
           msim_task_submit (t);
           for (guint b = 0; b < M; b++)
-            ready[g * M + b] = (Ready) { t, NULL };
+            ready[g * M + b] = (Ready){ t, NULL };
         }
     }
 
-  double ctx = o->phase == MSIM_PHASE_PREFILL ? (o->prompt_len + 1) / 2.0
-                                              : (double) o->prompt_len + s + 1;
-  double attn_w = (double) msim_model_spec_attention_params (m) * dtb;
-  double kv_tok = (double) msim_model_spec_kv_cache_bytes_per_token (m);
+  double ctx
+      = o->phase == MSIM_PHASE_PREFILL ? (o->prompt_len + 1) / 2.0 : (double)o->prompt_len + s + 1;
+  double attn_w = (double)msim_model_spec_attention_params (m) * dtb;
+  double kv_tok = (double)msim_model_spec_kv_cache_bytes_per_token (m);
   guint moe_l = 0;
-  g_autofree guint64 *cnt = g_new (guint64, (gsize) G * M);
-  g_autofree double *dbytes = g_new (double, (gsize) G * G);
-  g_autofree double *cbytes = g_new (double, (gsize) G * G);
-  g_autofree guint64 *etok = g_new (guint64, (gsize) G * E);
+  g_autofree guint64 *cnt = g_new (guint64, (gsize)G * M);
+  g_autofree double *dbytes = g_new (double, (gsize)G *G);
+  g_autofree double *cbytes = g_new (double, (gsize)G *G);
+  g_autofree guint64 *etok = g_new (guint64, (gsize)G * E);
   g_autofree guint64 *cap_used = g_new (guint64, E);
   g_autofree guint8 *dropped = g_new (guint8, n * k);
   g_autofree guint *served = g_new (guint, n * k); /* GPU serving each assignment */
@@ -450,7 +451,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
 
   for (guint blk = 0; blk < run->n_blocks; blk++)
     {
-      gboolean moe = msim_model_spec_is_moe_layer (m, (int) blk);
+      gboolean moe = msim_model_spec_is_moe_layer (m, (int)blk);
       /* Tokens per (GPU, micro-batch) at their current location. */
       memset (cnt, 0, sizeof (guint64) * G * M);
       for (guint64 t = 0; t < n; t++)
@@ -492,8 +493,9 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
                 {
                   last = gate[g] = msim_task_kernel (
                       run->tasks, compute_stream (g),
-                      kernel_ps (run, MSIM_KERNEL_GEMM, nt * msim_model_spec_gate_flops_per_token (m),
-                                 (double) msim_model_spec_gate_params (m) * dtb + nt * act),
+                      kernel_ps (run, MSIM_KERNEL_GEMM,
+                                 nt * msim_model_spec_gate_flops_per_token (m),
+                                 (double)msim_model_spec_gate_params (m) * dtb + nt * act),
                       "gate", CAT_GATE, blk);
                   msim_task_submit (gate[g]);
                   if (m->shared_experts > 0)
@@ -502,7 +504,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
                           run->tasks, compute_stream (g),
                           kernel_ps (run, MSIM_KERNEL_GEMM,
                                      nt * msim_model_spec_shared_expert_flops_per_token (m),
-                                     (double) msim_model_spec_shared_expert_params (m) * dtb
+                                     (double)msim_model_spec_shared_expert_params (m) * dtb
                                          + 2.0 * nt * act),
                           "shared_expert", CAT_SHARED, blk);
                       msim_task_submit (last);
@@ -512,14 +514,13 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
                 {
                   last = msim_task_kernel (
                       run->tasks, compute_stream (g),
-                      kernel_ps (run, MSIM_KERNEL_GEMM,
-                                 nt * msim_model_spec_dense_ffn_flops_per_token (m),
-                                 (double) msim_model_spec_dense_ffn_params (m) * dtb
-                                     + 2.0 * nt * act),
+                      kernel_ps (
+                          run, MSIM_KERNEL_GEMM, nt * msim_model_spec_dense_ffn_flops_per_token (m),
+                          (double)msim_model_spec_dense_ffn_params (m) * dtb + 2.0 * nt * act),
                       "dense_ffn", CAT_DENSE_FFN, blk);
                   msim_task_submit (last);
                 }
-              *rd = (Ready) { last, NULL };
+              *rd = (Ready){ last, NULL };
             }
           if (!moe)
             {
@@ -538,7 +539,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
             nmb += mb[t] == b;
           guint64 capacity = G_MAXUINT64;
           if (o->capacity_factor > 0.0)
-            capacity = (guint64) ceil ((double) nmb * k / E * o->capacity_factor);
+            capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
           for (guint r = 0; r < k; r++)
             for (guint64 t = 0; t < n; t++)
               {
@@ -553,8 +554,8 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
                     continue;
                   }
                 cap_used[e]++;
-                guint h = served[t * k + r] = pick (run, moe_l, (guint) e, loc[t], first + t);
-                etok[h * E + (guint) e]++;
+                guint h = served[t * k + r] = pick (run, moe_l, (guint)e, loc[t], first + t);
+                etok[h * E + (guint)e]++;
                 br.assignments++;
                 if (h != loc[t])
                   {
@@ -592,7 +593,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
           br.dispatch = submit_a2a (run, all, dbytes, "dispatch", CAT_DISPATCH, blk, gate, NULL);
 
           /* Expert FFN on every GPU that received tokens. */
-          double ebytes = (double) msim_model_spec_expert_bytes (m);
+          double ebytes = (double)msim_model_spec_expert_bytes (m);
           double eflops = msim_model_spec_expert_flops_per_token (m);
           for (guint h = 0; h < G; h++)
             {
@@ -607,11 +608,11 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
               if (toks == 0)
                 continue;
               br.gpus_with_tokens++;
-              MsimTask *x = msim_task_kernel (
-                  run->tasks, compute_stream (h),
-                  kernel_ps (run, MSIM_KERNEL_GROUPED_GEMM, toks * eflops,
-                             active * ebytes + 2.0 * toks * act),
-                  "expert_ffn", CAT_EXPERT, blk);
+              MsimTask *x
+                  = msim_task_kernel (run->tasks, compute_stream (h),
+                                      kernel_ps (run, MSIM_KERNEL_GROUPED_GEMM, toks * eflops,
+                                                 active * ebytes + 2.0 * toks * act),
+                                      "expert_ffn", CAT_EXPERT, blk);
               msim_task_after (x, msim_coll_task (br.dispatch, h));
               msim_task_submit (x);
               br.expert[h] = x;
@@ -631,18 +632,18 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s,
               Ready *rd = &ready[g * M + b];
               if (here[g] == 0)
                 {
-                  *rd = (Ready) { msim_coll_task (br.combine, g), br.expert[g] };
+                  *rd = (Ready){ msim_coll_task (br.combine, g), br.expert[g] };
                   continue;
                 }
-              MsimTask *sum = msim_task_kernel (
-                  run->tasks, compute_stream (g),
-                  kernel_ps (run, MSIM_KERNEL_ELEMENTWISE, 2.0 * here[g] * k * m->hidden_size,
-                             (k + 1.0) * here[g] * act),
-                  "combine_sum", CAT_COMBINE_KERNEL, blk);
+              MsimTask *sum = msim_task_kernel (run->tasks, compute_stream (g),
+                                                kernel_ps (run, MSIM_KERNEL_ELEMENTWISE,
+                                                           2.0 * here[g] * k * m->hidden_size,
+                                                           (k + 1.0) * here[g] * act),
+                                                "combine_sum", CAT_COMBINE_KERNEL, blk);
               msim_task_after (sum, msim_coll_task (br.combine, g));
               msim_task_after (sum, br.expert[g]);
               msim_task_submit (sum);
-              *rd = (Ready) { sum, NULL };
+              *rd = (Ready){ sum, NULL };
             }
           for (guint64 t = 0; t < n; t++)
             if (mb[t] == b && cc)
@@ -669,9 +670,9 @@ boundary_metric (MsimStepRun *run, const MsimTrace *trace, guint64 first, guint6
         int b = msim_trace_expert (trace, first + t, l + 1, 0);
         if (a < 0 || b < 0)
           continue;
-        guint home = (guint) ((t) * run->G / n);
-        guint ga = pick (run, l, (guint) a, home, first + t);
-        guint gb = pick (run, l + 1, (guint) b, ga, first + t);
+        guint home = (guint)((t)*run->G / n);
+        guint ga = pick (run, l, (guint)a, home, first + t);
+        guint gb = pick (run, l + 1, (guint)b, ga, first + t);
         run->boundaries++;
         run->boundary_cross_gpu += ga != gb;
         run->boundary_cross_node += run->host_of[ga] != run->host_of[gb];
@@ -683,8 +684,9 @@ progress (MsimStepRun *run, guint64 done, guint64 total, gboolean final)
 {
   if (!isatty (STDERR_FILENO))
     return;
-  fprintf (stderr, "\rmoesim: simulating... %3.0f%% (%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-                   " tasks)%s",
+  fprintf (stderr,
+           "\rmoesim: simulating... %3.0f%% (%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+           " tasks)%s",
            total ? 100.0 * done / total : 100.0, done, total, final ? "\n" : "");
 }
 
@@ -696,25 +698,25 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   g_return_val_if_fail (options->microbatches >= 1, NULL);
   guint G = msim_topology_n_gpus (topo);
   int n_moe = msim_model_spec_n_moe_layers (model);
-  if ((guint) n_moe != trace->layers)
+  if ((guint)n_moe != trace->layers)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                    "the trace has %u layers but model %s has %d MoE layers", trace->layers,
                    model->name, n_moe);
       return NULL;
     }
-  if ((guint) model->top_k != trace->k)
+  if ((guint)model->top_k != trace->k)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                    "the trace routes each token to %u experts but model %s has top_k = %d",
                    trace->k, model->name, model->top_k);
       return NULL;
     }
-  if (trace->experts > (guint) model->experts)
+  if (trace->experts > (guint)model->experts)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                   "the trace uses %u experts but model %s has %d", trace->experts,
-                   model->name, model->experts);
+                   "the trace uses %u experts but model %s has %d", trace->experts, model->name,
+                   model->experts);
       return NULL;
     }
   guint64 need = options->token_offset + options->tokens * options->steps;
@@ -733,7 +735,7 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
                    options->tokens, G);
       return NULL;
     }
-  if (map->layers != (guint) n_moe || map->experts != (guint) model->experts)
+  if (map->layers != (guint)n_moe || map->experts != (guint)model->experts)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                    "the placement covers %u layers x %u experts but model %s has %d x %d",
@@ -767,10 +769,10 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   run->gpu = gpu;
   run->opt = *options;
   run->G = G;
-  run->E = (guint) model->experts;
-  run->k = (guint) model->top_k;
-  run->n_blocks = (guint) model->layers;
-  run->n_moe = (guint) n_moe;
+  run->E = (guint)model->experts;
+  run->k = (guint)model->top_k;
+  run->n_blocks = (guint)model->layers;
+  run->n_moe = (guint)n_moe;
   run->blocks = g_array_new (FALSE, TRUE, sizeof (BlockRec));
   run->steps = g_array_new (FALSE, TRUE, sizeof (StepRec));
   run->samples = g_array_new (FALSE, TRUE, sizeof (LinkSample));
@@ -796,19 +798,19 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
 
   gint64 t0 = g_get_monotonic_time ();
   guint M = options->microbatches;
-  g_autofree Ready *ready = g_new0 (Ready, (gsize) G * M);
+  g_autofree Ready *ready = g_new0 (Ready, (gsize)G * M);
   g_autofree guint *seq_loc = g_new (guint, options->tokens);
   for (guint64 t = 0; t < options->tokens; t++)
-    seq_loc[t] = (guint) (t * G / options->tokens);
+    seq_loc[t] = (guint)(t * G / options->tokens);
   guint64 per_step_tokens = options->tokens;
   for (guint s = 0; s < options->steps; s++)
     {
-      guint64 first = options->token_offset + (guint64) s * per_step_tokens;
+      guint64 first = options->token_offset + (guint64)s * per_step_tokens;
       guint before = run->blocks->len;
       build_step (run, trace, s, first, per_step_tokens, seq_loc, ready);
       boundary_metric (run, trace, first, per_step_tokens);
       run->tokens_processed += per_step_tokens;
-      (void) before;
+      (void)before;
     }
 
   /* Run, with progress on a terminal. */
@@ -829,7 +831,7 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
     }
   run->map = NULL; /* borrowed for the build only */
   run->end = msim_engine_now (run->engine);
-  run->wall_s = (double) (g_get_monotonic_time () - t0) / 1e6;
+  run->wall_s = (double)(g_get_monotonic_time () - t0) / 1e6;
 
   /* Step boundaries: first and last task of each step. */
   for (guint i = 0; i < run->blocks->len; i++)
@@ -849,8 +851,8 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
       StepRec *sr = &g_array_index (run->steps, StepRec, s);
       if (sr->allgather)
         sr->start = MIN (sr->start, msim_coll_start (sr->allgather));
-      MsimTime next = s + 1 < run->steps->len ? g_array_index (run->steps, StepRec, s + 1).start
-                                              : run->end;
+      MsimTime next
+          = s + 1 < run->steps->len ? g_array_index (run->steps, StepRec, s + 1).start : run->end;
       sr->end = next;
     }
   return g_steal_pointer (&run);
@@ -891,13 +893,13 @@ msim_step_run_a2a_time_s (const MsimStepRun *run)
   return sum;
 }
 
-#define SUM_FIELD(fn, field, type)                                                                \
-  type fn (const MsimStepRun *run)                                                                \
-  {                                                                                               \
-    type sum = 0;                                                                                 \
-    for (guint i = 0; i < run->blocks->len; i++)                                                  \
-      sum += g_array_index (run->blocks, BlockRec, i).field;                                      \
-    return sum;                                                                                   \
+#define SUM_FIELD(fn, field, type)                                                                 \
+  type fn (const MsimStepRun *run)                                                                 \
+  {                                                                                                \
+    type sum = 0;                                                                                  \
+    for (guint i = 0; i < run->blocks->len; i++)                                                   \
+      sum += g_array_index (run->blocks, BlockRec, i).field;                                       \
+    return sum;                                                                                    \
   }
 
 SUM_FIELD (msim_step_run_dispatch_bytes, dispatch_bytes, double)
@@ -908,13 +910,13 @@ SUM_FIELD (msim_step_run_assignments, assignments, guint64)
 double
 msim_step_run_cross_gpu_fraction (const MsimStepRun *run)
 {
-  return run->boundaries ? (double) run->boundary_cross_gpu / run->boundaries : 0.0;
+  return run->boundaries ? (double)run->boundary_cross_gpu / run->boundaries : 0.0;
 }
 
 double
 msim_step_run_cross_node_fraction (const MsimStepRun *run)
 {
-  return run->boundaries ? (double) run->boundary_cross_node / run->boundaries : 0.0;
+  return run->boundaries ? (double)run->boundary_cross_node / run->boundaries : 0.0;
 }
 
 static double
@@ -968,11 +970,11 @@ msim_step_run_to_json (const MsimStepRun *run)
   json_builder_set_member_name (b, "capacity_factor");
   json_builder_add_double_value (b, o->capacity_factor);
   json_builder_set_member_name (b, "tokens_per_step");
-  json_builder_add_int_value (b, (gint64) o->tokens);
+  json_builder_add_int_value (b, (gint64)o->tokens);
   json_builder_set_member_name (b, "steps");
   json_builder_add_int_value (b, o->steps);
   json_builder_set_member_name (b, "prompt_len");
-  json_builder_add_int_value (b, (gint64) o->prompt_len);
+  json_builder_add_int_value (b, (gint64)o->prompt_len);
   json_builder_end_object (b);
 
   json_builder_set_member_name (b, "summary");
@@ -992,9 +994,9 @@ msim_step_run_to_json (const MsimStepRun *run)
   json_builder_set_member_name (b, "cross_node_fraction");
   json_builder_add_double_value (b, msim_step_run_cross_node_fraction (run));
   json_builder_set_member_name (b, "assignments");
-  json_builder_add_int_value (b, (gint64) msim_step_run_assignments (run));
+  json_builder_add_int_value (b, (gint64)msim_step_run_assignments (run));
   json_builder_set_member_name (b, "dropped");
-  json_builder_add_int_value (b, (gint64) msim_step_run_dropped (run));
+  json_builder_add_int_value (b, (gint64)msim_step_run_dropped (run));
   json_builder_end_object (b);
 
   json_builder_set_member_name (b, "steps");
@@ -1010,7 +1012,7 @@ msim_step_run_to_json (const MsimStepRun *run)
       json_builder_set_member_name (b, "latency_s");
       json_builder_add_double_value (b, msim_time_to_seconds (sr->end - sr->start));
       json_builder_set_member_name (b, "tokens");
-      json_builder_add_int_value (b, (gint64) sr->tokens);
+      json_builder_add_int_value (b, (gint64)sr->tokens);
       json_builder_set_member_name (b, "allgather_time_s");
       json_builder_add_double_value (b, coll_time (sr->allgather));
       json_builder_end_object (b);
@@ -1050,16 +1052,16 @@ msim_step_run_to_json (const MsimStepRun *run)
       json_builder_set_member_name (b, "combine_bytes");
       json_builder_add_double_value (b, br->combine_bytes);
       json_builder_set_member_name (b, "assignments");
-      json_builder_add_int_value (b, (gint64) br->assignments);
+      json_builder_add_int_value (b, (gint64)br->assignments);
       json_builder_set_member_name (b, "cross_gpu_assignments");
-      json_builder_add_int_value (b, (gint64) br->cross_gpu);
+      json_builder_add_int_value (b, (gint64)br->cross_gpu);
       json_builder_set_member_name (b, "cross_node_assignments");
-      json_builder_add_int_value (b, (gint64) br->cross_node);
+      json_builder_add_int_value (b, (gint64)br->cross_node);
       json_builder_set_member_name (b, "dropped");
-      json_builder_add_int_value (b, (gint64) br->dropped);
+      json_builder_add_int_value (b, (gint64)br->dropped);
       json_builder_set_member_name (b, "load_imbalance");
       json_builder_add_double_value (
-          b, br->total_gpu_tokens ? br->max_gpu_tokens / ((double) br->total_gpu_tokens / run->G)
+          b, br->total_gpu_tokens ? br->max_gpu_tokens / ((double)br->total_gpu_tokens / run->G)
                                   : 0.0);
       json_builder_end_object (b);
     }
@@ -1137,14 +1139,13 @@ msim_step_run_to_csv (const MsimStepRun *run)
           attn = MAX (attn, task_dur (br->attn[g]));
           exp = MAX (exp, task_dur (br->expert[g]));
         }
-      g_string_append_printf (s,
-                              "%u,%u,%u,%d,%.12g,%.12g,%.12g,%.12g,%.17g,%.17g,%" G_GUINT64_FORMAT
-                              ",%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT
-                              "\n",
-                              br->step, br->block, br->mb, br->moe, attn, exp,
-                              coll_time (br->dispatch), coll_time (br->combine), br->dispatch_bytes,
-                              br->combine_bytes, br->assignments, br->cross_gpu, br->cross_node,
-                              br->dropped);
+      g_string_append_printf (
+          s,
+          "%u,%u,%u,%d,%.12g,%.12g,%.12g,%.12g,%.17g,%.17g,%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT
+          ",%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT "\n",
+          br->step, br->block, br->mb, br->moe, attn, exp, coll_time (br->dispatch),
+          coll_time (br->combine), br->dispatch_bytes, br->combine_bytes, br->assignments,
+          br->cross_gpu, br->cross_node, br->dropped);
     }
   return g_string_free (s, FALSE);
 }
@@ -1220,14 +1221,15 @@ msim_step_run_timeline (const MsimStepRun *run)
           double delta = cur->bytes[l] - (prev ? prev->bytes[l] : 0.0);
           if (delta <= 0.0 && (prev == NULL || i + 1 == run->samples->len))
             continue;
-          double util = delta / (msim_topology_link_capacity (run->topo, l)
-                                 * msim_time_to_seconds (cur->t - t0));
+          double util
+              = delta
+                / (msim_topology_link_capacity (run->topo, l) * msim_time_to_seconds (cur->t - t0));
           tl_sep (&c);
-          g_string_append_printf (c.s,
-                                  "{\"name\":\"%s\",\"ph\":\"C\",\"pid\":%u,\"ts\":%" G_GINT64_FORMAT
-                                  ".%06" G_GINT64_FORMAT ",\"args\":{\"utilisation\":%.6f}}",
-                                  msim_topology_link_name (run->topo, l), links_pid,
-                                  t0 / 1000000, t0 % 1000000, util);
+          g_string_append_printf (
+              c.s,
+              "{\"name\":\"%s\",\"ph\":\"C\",\"pid\":%u,\"ts\":%" G_GINT64_FORMAT
+              ".%06" G_GINT64_FORMAT ",\"args\":{\"utilisation\":%.6f}}",
+              msim_topology_link_name (run->topo, l), links_pid, t0 / 1000000, t0 % 1000000, util);
         }
     }
   g_string_append (c.s, "\n]}\n");
@@ -1243,7 +1245,8 @@ msim_step_run_summary (const MsimStepRun *run)
                           run->model->name, msim_topology_name (run->topo), run->G, run->gpu->name,
                           msim_scheme_name (o->scheme),
                           o->phase == MSIM_PHASE_PREFILL ? "prefill" : "decode");
-  g_string_append_printf (s, "  %-28s %14.6f ms\n", "simulated time", 1e3 * msim_step_run_time_s (run));
+  g_string_append_printf (s, "  %-28s %14.6f ms\n", "simulated time",
+                          1e3 * msim_step_run_time_s (run));
   g_string_append_printf (s, "  %-28s %14.0f\n", "tokens/s", msim_step_run_tokens_per_s (run));
   g_string_append_printf (s, "  %-28s %14.6f ms\n", "all-to-all time (sum)",
                           1e3 * msim_step_run_a2a_time_s (run));

@@ -89,16 +89,16 @@ typedef struct _MsimStepRun MsimStepRun;
  * the trace's layers.  Errors (MSIM_ERROR_INPUT / LIMIT) for inconsistent
  * inputs: trace and model disagree, not enough trace tokens, a GPU index
  * out of range, memory beyond a GPU's capacity. (transfer full) */
-MsimStepRun *msim_step_run (MsimTopology *topo, const MsimModelSpec *model,
-                            const MsimGpuSpec *gpu, const MsimTrace *trace,
-                            const MsimExpertMap *map, const MsimStepOptions *options,
-                            GError **error);
+MsimStepRun *msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec *gpu,
+                            const MsimTrace *trace, const MsimExpertMap *map,
+                            const MsimStepOptions *options, GError **error);
 void msim_step_run_free (MsimStepRun *run);
 
 /* Summary figures. */
-double msim_step_run_time_s (const MsimStepRun *run);      /* all steps */
+double msim_step_run_time_s (const MsimStepRun *run);       /* all steps */
 double msim_step_run_tokens_per_s (const MsimStepRun *run); /* tokens processed / time */
-double msim_step_run_a2a_time_s (const MsimStepRun *run);  /* sum over blocks of dispatch + combine */
+double
+msim_step_run_a2a_time_s (const MsimStepRun *run); /* sum over blocks of dispatch + combine */
 double msim_step_run_dispatch_bytes (const MsimStepRun *run);
 double msim_step_run_combine_bytes (const MsimStepRun *run);
 double msim_step_run_cross_gpu_fraction (const MsimStepRun *run);

@@ -27,10 +27,16 @@ struct _MsimSweep
   char **metrics; /* NULL-terminated */
 };
 
-static const char *const all_metrics[]
-    = { "time_s",       "tokens_per_s",       "alltoall_time_s",     "dispatch_bytes",
-        "combine_bytes", "cross_gpu_fraction", "cross_node_fraction", "assignments",
-        "dropped",       NULL };
+static const char *const all_metrics[] = { "time_s",
+                                           "tokens_per_s",
+                                           "alltoall_time_s",
+                                           "dispatch_bytes",
+                                           "combine_bytes",
+                                           "cross_gpu_fraction",
+                                           "cross_node_fraction",
+                                           "assignments",
+                                           "dropped",
+                                           NULL };
 
 static void
 axis_free (gpointer p)
@@ -68,7 +74,7 @@ msim_sweep_n_axes (const MsimSweep *sweep)
 const char *
 msim_sweep_axis_name (const MsimSweep *sweep, guint i)
 {
-  return ((Axis *) g_ptr_array_index (sweep->axes, i))->name;
+  return ((Axis *)g_ptr_array_index (sweep->axes, i))->name;
 }
 
 const char *
@@ -83,7 +89,7 @@ msim_sweep_value (const MsimSweep *sweep, guint p, guint i)
       /* Mixed radix, last axis fastest. */
       guint stride = 1;
       for (guint j = sweep->axes->len; j-- > i + 1;)
-        stride *= ((Axis *) g_ptr_array_index (sweep->axes, j))->values->len;
+        stride *= ((Axis *)g_ptr_array_index (sweep->axes, j))->values->len;
       idx = (p / stride) % a->values->len;
     }
   return g_ptr_array_index (a->values, idx);
@@ -174,7 +180,7 @@ msim_sweep_load (const char *config, GError **error)
       if (g_str_has_prefix (name, "sweep.") || g_str_has_prefix (name, "output."))
         {
           msim_ini_set_error (ini, error, "sweep", *k, "the [%.*s] group cannot be swept",
-                              (int) (dot - name), name);
+                              (int)(dot - name), name);
           return NULL;
         }
       Axis *a = g_new0 (Axis, 1);
@@ -189,7 +195,8 @@ msim_sweep_load (const char *config, GError **error)
     }
   if (msim_ini_has_key (ini, "sweep", "seeds") && reps > 0)
     {
-      msim_ini_set_error (ini, error, "sweep", "repetitions", "give seeds or repetitions, not both");
+      msim_ini_set_error (ini, error, "sweep", "repetitions",
+                          "give seeds or repetitions, not both");
       return NULL;
     }
   if (msim_ini_has_key (ini, "sweep", "seeds") || reps > 0)
@@ -211,10 +218,11 @@ msim_sweep_load (const char *config, GError **error)
     }
   if (s->axes->len == 0)
     {
-      msim_ini_set_error (ini, error, "sweep", NULL, "no axis.SECTION.KEY and no seeds: nothing to sweep");
+      msim_ini_set_error (ini, error, "sweep", NULL,
+                          "no axis.SECTION.KEY and no seeds: nothing to sweep");
       return NULL;
     }
-  guint64 n = s->zip ? ((Axis *) g_ptr_array_index (s->axes, 0))->values->len : 1;
+  guint64 n = s->zip ? ((Axis *)g_ptr_array_index (s->axes, 0))->values->len : 1;
   for (guint i = 0; i < s->axes->len; i++)
     {
       Axis *a = g_ptr_array_index (s->axes, i);
@@ -236,7 +244,7 @@ msim_sweep_load (const char *config, GError **error)
           return NULL;
         }
     }
-  s->n_points = (guint) n;
+  s->n_points = (guint)n;
   if (msim_ini_has_key (ini, "sweep", "metrics"))
     {
       g_autoptr (GPtrArray) ms = split_list (ini, "metrics", error);
@@ -245,21 +253,21 @@ msim_sweep_load (const char *config, GError **error)
       for (guint i = 0; i < ms->len; i++)
         if (!g_strv_contains (all_metrics, g_ptr_array_index (ms, i)))
           {
-            g_autofree char *known = g_strjoinv (", ", (char **) all_metrics);
+            g_autofree char *known = g_strjoinv (", ", (char **)all_metrics);
             msim_ini_set_error (ini, error, "sweep", "metrics", "unknown metric '%s' (known: %s)",
-                                (char *) g_ptr_array_index (ms, i), known);
+                                (char *)g_ptr_array_index (ms, i), known);
             return NULL;
           }
       g_ptr_array_add (ms, NULL);
-      s->metrics = (char **) g_ptr_array_steal (ms, NULL);
+      s->metrics = (char **)g_ptr_array_steal (ms, NULL);
     }
   else
-    s->metrics = g_strdupv ((char **) all_metrics);
+    s->metrics = g_strdupv ((char **)all_metrics);
 
   /* Check the axis names (and the base config) once, at the first point. */
   g_auto (GStrv) sets = point_sets (s, 0);
   msim_run_config_set_trace_cache (TRUE);
-  g_autoptr (MsimRunConfig) cfg = msim_run_config_load (config, (const char *const *) sets, error);
+  g_autoptr (MsimRunConfig) cfg = msim_run_config_load (config, (const char *const *)sets, error);
   if (cfg == NULL)
     {
       g_prefix_error (error, "sweep point 0: ");
@@ -305,7 +313,8 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
   add_params (b, s, p);
   json_builder_set_member_name (b, "moesim_version");
   json_builder_add_string_value (b, MSIM_VERSION);
-  g_autoptr (MsimRunConfig) cfg = msim_run_config_load (s->config, (const char *const *) sets, &error);
+  g_autoptr (MsimRunConfig) cfg
+      = msim_run_config_load (s->config, (const char *const *)sets, &error);
   g_autoptr (MsimStepRun) run = NULL;
   if (cfg)
     run = msim_step_run (cfg->topology, cfg->model, cfg->gpu, cfg->trace, cfg->placement,
@@ -320,7 +329,7 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
   else
     {
       json_builder_set_member_name (b, "seed");
-      json_builder_add_int_value (b, (gint64) cfg->seed);
+      json_builder_add_int_value (b, (gint64)cfg->seed);
       g_autoptr (JsonNode) full = msim_step_run_to_json (run);
       JsonObject *sum = json_object_get_object_member (json_node_get_object (full), "summary");
       json_builder_set_member_name (b, "metrics");
@@ -346,7 +355,7 @@ progress_line (RunCtx *c)
 {
   if (!c->progress)
     return;
-  double el = (double) (g_get_monotonic_time () - c->t0) / 1e6;
+  double el = (double)(g_get_monotonic_time () - c->t0) / 1e6;
   double rate = el > 0 ? c->ran / el : 0.0;
   double eta = rate > 0 ? (c->total - c->done) / rate : 0.0;
   fprintf (stderr, "\rsweep: %u/%u points, %.1f points/s, ETA %.0f s, %u failed   ", c->done,
@@ -365,7 +374,7 @@ worker (gpointer data, gpointer user)
   /* One write per point and an fsync: a crash leaves whole lines, plus at
    * most a torn last one that the next run drops. */
   gsize len = strlen (nl);
-  if (write (c->fd, nl, len) != (gssize) len || fsync (c->fd) != 0)
+  if (write (c->fd, nl, len) != (gssize)len || fsync (c->fd) != 0)
     g_printerr ("moesim: warning: sweep journal write failed: %s\n", g_strerror (errno));
   c->done++;
   c->ran++;
@@ -423,7 +432,7 @@ read_journals (MsimSweep *s, const char *dir, GHashTable *by_index, GError **err
           JsonObject *params = json_object_get_object_member (o, "params");
           for (guint a = 0; params && a < s->axes->len; a++)
             {
-              const char *want = msim_sweep_value (s, (guint) idx, a);
+              const char *want = msim_sweep_value (s, (guint)idx, a);
               const char *name_a = msim_sweep_axis_name (s, a);
               if (!json_object_has_member (params, name_a)
                   || g_strcmp0 (json_object_get_string_member (params, name_a), want) != 0)
@@ -436,7 +445,7 @@ read_journals (MsimSweep *s, const char *dir, GHashTable *by_index, GError **err
                   return FALSE;
                 }
             }
-          g_hash_table_replace (by_index, GINT_TO_POINTER ((int) idx), json_node_copy (root));
+          g_hash_table_replace (by_index, GINT_TO_POINTER ((int)idx), json_node_copy (root));
         }
     }
   return TRUE;
@@ -461,7 +470,7 @@ open_journal (const char *path, GError **error)
       if (g_file_get_contents (path, &data, &len, NULL) && len > 0 && data[len - 1] != '\n')
         {
           const char *last = g_strrstr_len (data, len, "\n");
-          off_t keep = last ? (off_t) (last - data + 1) : 0;
+          off_t keep = last ? (off_t)(last - data + 1) : 0;
           if (ftruncate (fd, keep) != 0)
             {
               g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "cannot repair %s: %s", path,
@@ -510,8 +519,8 @@ csv_cell (JsonNode *n)
 gboolean
 msim_sweep_merge (MsimSweep *sweep, const char *dir, GError **error)
 {
-  g_autoptr (GHashTable) by_index
-      = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) json_node_unref);
+  g_autoptr (GHashTable) by_index = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                                           (GDestroyNotify)json_node_unref);
   if (!read_journals (sweep, dir, by_index, error))
     return FALSE;
   if (g_hash_table_size (by_index) != sweep->n_points)
@@ -532,7 +541,7 @@ msim_sweep_merge (MsimSweep *sweep, const char *dir, GError **error)
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   for (guint p = 0; p < sweep->n_points; p++)
     {
-      JsonNode *n = g_hash_table_lookup (by_index, GINT_TO_POINTER ((int) p));
+      JsonNode *n = g_hash_table_lookup (by_index, GINT_TO_POINTER ((int)p));
       json_generator_set_root (gen, n);
       g_autofree char *line = json_generator_to_data (gen, NULL);
       g_string_append_printf (jsonl, "%s\n", line);
@@ -548,9 +557,8 @@ msim_sweep_merge (MsimSweep *sweep, const char *dir, GError **error)
       JsonObject *met = failed ? NULL : json_object_get_object_member (o, "metrics");
       for (char **m = sweep->metrics; *m; m++)
         {
-          g_autofree char *cell
-              = csv_cell (met && json_object_has_member (met, *m) ? json_object_get_member (met, *m)
-                                                                 : NULL);
+          g_autofree char *cell = csv_cell (
+              met && json_object_has_member (met, *m) ? json_object_get_member (met, *m) : NULL);
           g_string_append_printf (csv, ",%s", cell);
         }
       g_autofree char *err = csv_cell (failed ? json_object_get_member (o, "error") : NULL);
@@ -558,8 +566,8 @@ msim_sweep_merge (MsimSweep *sweep, const char *dir, GError **error)
     }
   g_autofree char *jp = g_build_filename (dir, "points.jsonl", NULL);
   g_autofree char *cp = g_build_filename (dir, "points.csv", NULL);
-  gboolean ok = g_file_set_contents (jp, jsonl->str, (gssize) jsonl->len, error)
-                && g_file_set_contents (cp, csv->str, (gssize) csv->len, error);
+  gboolean ok = g_file_set_contents (jp, jsonl->str, (gssize)jsonl->len, error)
+                && g_file_set_contents (cp, csv->str, (gssize)csv->len, error);
   g_string_free (jsonl, TRUE);
   g_string_free (csv, TRUE);
   return ok;
@@ -583,8 +591,8 @@ msim_sweep_run (MsimSweep *sweep, const char *dir, const MsimSweepOptions *optio
                    g_strerror (errno));
       return FALSE;
     }
-  g_autoptr (GHashTable) by_index
-      = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) json_node_unref);
+  g_autoptr (GHashTable) by_index = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
+                                                           (GDestroyNotify)json_node_unref);
   if (!read_journals (sweep, dir, by_index, error))
     return FALSE;
   g_autofree char *jname
@@ -602,11 +610,11 @@ msim_sweep_run (MsimSweep *sweep, const char *dir, const MsimSweepOptions *optio
   c.t0 = g_get_monotonic_time ();
   msim_run_config_set_trace_cache (TRUE);
 
-  GThreadPool *pool = g_thread_pool_new (worker, &c, (gint) MAX (options->jobs, 1u), TRUE, NULL);
+  GThreadPool *pool = g_thread_pool_new (worker, &c, (gint)MAX (options->jobs, 1u), TRUE, NULL);
   for (guint p = options->shard_index; p < sweep->n_points; p += options->shard_count)
     {
       c.total++;
-      JsonNode *old = g_hash_table_lookup (by_index, GINT_TO_POINTER ((int) p));
+      JsonNode *old = g_hash_table_lookup (by_index, GINT_TO_POINTER ((int)p));
       if (old)
         {
           c.done++;

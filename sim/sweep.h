@@ -53,7 +53,7 @@ typedef struct
   guint total;   /* points of this shard */
   guint skipped; /* already in the journal */
   guint ran;
-  guint failed;  /* in this shard, including earlier runs */
+  guint failed; /* in this shard, including earlier runs */
   gboolean merged;
 } MsimSweepReport;
 

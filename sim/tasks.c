@@ -46,7 +46,7 @@ typedef struct
 
 typedef struct
 {
-  Kick kick; /* the data of this stream's pending start event */
+  Kick kick;   /* the data of this stream's pending start event */
   GQueue fifo; /* MsimTask*, submitted and not yet started */
   MsimTask *running;
   MsimTime busy;
@@ -238,7 +238,7 @@ kick_stream (MsimTasks *ts, guint stream)
   if (t == NULL || t->waiting > 0)
     return;
   s->kick_pending = TRUE;
-  s->kick = (Kick) { ts, stream };
+  s->kick = (Kick){ ts, stream };
   msim_engine_schedule_in (ts->engine, 0, kick_event, &s->kick);
 }
 

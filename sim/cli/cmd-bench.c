@@ -39,14 +39,14 @@ hold_run (guint prefill, guint64 ops, guint cancel_every, guint64 seed, guint64 
   gsize ninc = ops + prefill + (cancel_every ? ops / cancel_every + 1 : 0);
   MsimTime *inc = g_new (MsimTime, ninc);
   for (gsize i = 0; i < ninc; i++)
-    inc[i] = (MsimTime) gsl_ran_exponential (rng, mean_ps);
+    inc[i] = (MsimTime)gsl_ran_exponential (rng, mean_ps);
   guint32 *victims = NULL;
   gsize nvict = cancel_every ? ops / cancel_every + 1 : 0;
   if (nvict)
     {
       victims = g_new (guint32, nvict);
       for (gsize i = 0; i < nvict; i++)
-        victims[i] = (guint32) gsl_rng_uniform_int (rng, prefill);
+        victims[i] = (guint32)gsl_rng_uniform_int (rng, prefill);
     }
   gsl_rng_free (rng);
 
@@ -64,7 +64,7 @@ hold_run (guint prefill, guint64 ops, guint cancel_every, guint64 seed, guint64 
       MsimEvent ev;
       msim_event_queue_pop (q, &ev);
       guint idx = GPOINTER_TO_UINT (ev.data);
-      sum += (guint64) ev.time;
+      sum += (guint64)ev.time;
       handles[idx] = msim_event_queue_push (q, ev.time + inc[k++], NULL, ev.data);
       if (cancel_every && op % cancel_every == 0)
         {
@@ -81,7 +81,7 @@ hold_run (guint prefill, guint64 ops, guint cancel_every, guint64 seed, guint64 
   g_free (handles);
   g_free (inc);
   g_free (victims);
-  return (double) (t1 - t0) / 1e6;
+  return (double)(t1 - t0) / 1e6;
 }
 
 static int
@@ -123,7 +123,7 @@ bench_queue (int argc, char **argv)
   {
     const char *name;
     guint cancel_every;
-  } variants[] = { { "hold", 0 }, { "hold+cancel", (guint) (100 / cancel_pct) } };
+  } variants[] = { { "hold", 0 }, { "hold+cancel", (guint)(100 / cancel_pct) } };
   for (gsize vi = 0; vi < G_N_ELEMENTS (variants); vi++)
     {
       g_autofree double *rates = g_new (double, runs);
@@ -131,15 +131,15 @@ bench_queue (int argc, char **argv)
       for (int r = 0; r < runs; r++)
         {
           guint64 check = 0;
-          double s = hold_run ((guint) prefill, (guint64) ops, variants[vi].cancel_every,
-                               (guint64) seed, &check);
+          double s = hold_run ((guint)prefill, (guint64)ops, variants[vi].cancel_every,
+                               (guint64)seed, &check);
           if (r == 0)
             check0 = check;
           else if (check != check0)
             return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_RUNTIME,
                                                "bench queue: runs with the same seed popped "
                                                "different events (determinism broken)"));
-          rates[r] = (double) ops / s / 1e6;
+          rates[r] = (double)ops / s / 1e6;
           printf ("%-14s %4d %10.3f %12.2f\n", variants[vi].name, r + 1, s, rates[r]);
         }
       printf ("%-14s %4s %10s %12.2f  (median Mops/s)\n", variants[vi].name, "med", "",
@@ -153,8 +153,8 @@ bench_queue (int argc, char **argv)
 
 typedef struct
 {
-  guint n;          /* GPUs */
-  guint32 *src;     /* per flow */
+  guint n;      /* GPUs */
+  guint32 *src; /* per flow */
   guint32 *dst;
   double *bytes;
   guint n_flows;
@@ -232,7 +232,7 @@ run_star (const A2av *a, double bw, MsimNetworkStats *st, double *makespan_s, gu
   msim_network_get_stats (net, st);
   *makespan_s = msim_time_to_seconds (d.last_end);
   *steps = msim_engine_steps (e);
-  return (double) (t1 - t0) / 1e6;
+  return (double)(t1 - t0) / 1e6;
 }
 
 /* The same AllToAllv on a topology: routes from the topology (ECMP by flow
@@ -265,7 +265,7 @@ run_topology (const A2av *a, MsimTopology *topo, MsimNetworkStats *st, double *m
   msim_network_get_stats (net, st);
   *makespan_s = msim_time_to_seconds (d.last_end);
   *steps = msim_engine_steps (e);
-  return (double) (t1 - t0) / 1e6;
+  return (double)(t1 - t0) / 1e6;
 }
 
 static int
@@ -283,8 +283,8 @@ bench_network (int argc, char **argv)
       "switch (one non-blocking switch), rail (the dgx-h100-cluster preset scaled to N/8 nodes; N "
       "a multiple of 8) or both (default)",
       "T" },
-    { "gpus", 0, 0, G_OPTION_ARG_INT, &gpus, "GPUs (all-to-all over every ordered pair; default 64)",
-      "N" },
+    { "gpus", 0, 0, G_OPTION_ARG_INT, &gpus,
+      "GPUs (all-to-all over every ordered pair; default 64)", "N" },
     { "skew", 0, 0, G_OPTION_ARG_DOUBLE, &skew,
       "0 = equal bytes per pair; S > 0 = lognormal per-pair bytes with sigma S (default 1)", "S" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "RNG seed for the per-pair bytes (default 1)", "K" },
@@ -307,7 +307,8 @@ bench_network (int argc, char **argv)
                                        "bench network: --gpus must be in 2..4096, --skew in "
                                        "0..10, --runs in 1..100, --seed >= 0, --mean-mib in "
                                        "(0, 1e6], --bandwidth in (0, 1e6)"));
-  gboolean do_switch = which == NULL || strcmp (which, "both") == 0 || strcmp (which, "switch") == 0;
+  gboolean do_switch
+      = which == NULL || strcmp (which, "both") == 0 || strcmp (which, "switch") == 0;
   gboolean do_rail = which == NULL || strcmp (which, "both") == 0 || strcmp (which, "rail") == 0;
   if (!do_switch && !do_rail)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
@@ -334,12 +335,12 @@ bench_network (int argc, char **argv)
         }
     }
   A2av a;
-  a2av_build (&a, (guint) gpus, skew, (guint64) seed, mean_mib * 1048576.0);
+  a2av_build (&a, (guint)gpus, skew, (guint64)seed, mean_mib * 1048576.0);
   printf ("bench network: AllToAllv on %d GPUs, %u flows, skew %g, seed %" G_GINT64_FORMAT
           ", max-min, %d runs\n",
           gpus, a.n_flows, skew, seed, runs);
-  printf ("%-10s %4s %9s %9s %11s %10s %9s %10s %12s %12s\n", "topology", "run", "steps",
-          "batches", "link-steps", "bn-moves", "refills", "wall_s", "flows/s", "makespan_s");
+  printf ("%-10s %4s %9s %9s %11s %10s %9s %10s %12s %12s\n", "topology", "run", "steps", "batches",
+          "link-steps", "bn-moves", "refills", "wall_s", "flows/s", "makespan_s");
   g_autofree double *walls = g_new (double, runs);
   for (int topo = 0; topo < 2; topo++)
     {
@@ -360,8 +361,8 @@ bench_network (int argc, char **argv)
           fflush (stdout);
         }
       double med = median (walls, runs);
-      printf ("%-10s %4s %9s %9s %11s %10s %9s %10.4f %12.0f  (median)\n", tname, "med", "", "",
-              "", "", "", med, a.n_flows / med);
+      printf ("%-10s %4s %9s %9s %11s %10s %9s %10.4f %12.0f  (median)\n", tname, "med", "", "", "",
+              "", "", med, a.n_flows / med);
     }
   a2av_clear (&a);
   return 0;
@@ -380,7 +381,8 @@ mixtral_tokens (guint64 tokens, GError **error)
   guint64 t = 0;
   for (guint c = 0; c < G_N_ELEMENTS (cats) && t < tokens; c++)
     {
-      g_autofree char *rel = g_strdup_printf ("workloads/traces/mixtral-8x7b-mtbench/%s.json", cats[c]);
+      g_autofree char *rel
+          = g_strdup_printf ("workloads/traces/mixtral-8x7b-mtbench/%s.json", cats[c]);
       g_autofree char *path = g_build_filename (msim_data_dir (), rel, NULL);
       g_autoptr (MsimTrace) tr = msim_trace_load (path, error);
       if (!tr)
@@ -428,15 +430,16 @@ bench_step (int argc, char **argv)
   g_autofree char *ov = g_strdup_printf ("nodes=%d", nodes);
   const char *ovs[] = { ov, NULL };
   g_autoptr (MsimTopology) topo = msim_topology_load_preset ("wilkes3", ovs, &error);
-  g_autoptr (MsimModelSpec) model = topo ? msim_model_spec_load_preset ("mixtral-8x7b", &error) : NULL;
+  g_autoptr (MsimModelSpec) model
+      = topo ? msim_model_spec_load_preset ("mixtral-8x7b", &error) : NULL;
   g_autoptr (MsimGpuSpec) gpu = model ? msim_gpu_spec_load_preset ("a100-sxm4-80gb", &error) : NULL;
-  g_autoptr (MsimTrace) trace = gpu ? mixtral_tokens ((guint64) tokens, &error) : NULL;
+  g_autoptr (MsimTrace) trace = gpu ? mixtral_tokens ((guint64)tokens, &error) : NULL;
   if (!trace)
     return msim_cli_fail (error);
   guint G = msim_topology_n_gpus (topo);
   /* Contiguous expert parallelism in groups of 8 GPUs (E = 8). */
   g_autofree guint *gpu_of = g_new (guint, 32 * 8);
-  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify)g_array_unref);
   for (guint i = 0; i < 32 * 8; i++)
     {
       GArray *l = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -444,7 +447,7 @@ bench_step (int argc, char **argv)
         g_array_append_val (l, g);
       g_ptr_array_add (lists, l);
     }
-  g_autoptr (MsimExpertMap) map = msim_expert_map_new (32, 8, (GArray *const *) lists->pdata);
+  g_autoptr (MsimExpertMap) map = msim_expert_map_new (32, 8, (GArray *const *)lists->pdata);
   printf ("bench step: Mixtral-8x7B prefill, %" G_GINT64_FORMAT " tokens, %u GPUs (%d nodes x 4 "
           "A100, wilkes3), baseline-ep, trace replay, %d runs\n",
           tokens, G, nodes, runs);
@@ -459,14 +462,14 @@ bench_step (int argc, char **argv)
         {
           MsimStepOptions o;
           msim_step_options_init (&o);
-          o.tokens = (guint64) tokens;
+          o.tokens = (guint64)tokens;
           o.network = mode == 0 ? MSIM_NETWORK_MAXMIN : MSIM_NETWORK_ANALYTICAL;
           gint64 t0 = g_get_monotonic_time ();
           g_autoptr (MsimStepRun) run = msim_step_run (topo, model, gpu, trace, map, &o, &error);
           gint64 t1 = g_get_monotonic_time ();
           if (!run)
             return msim_cli_fail (error);
-          walls[r] = (double) (t1 - t0) / 1e6;
+          walls[r] = (double)(t1 - t0) / 1e6;
           printf ("%-11s %4d %12.4f %14.6f %10.0f\n", name, r + 1, walls[r],
                   1e3 * msim_step_run_time_s (run), msim_step_run_tokens_per_s (run));
           fflush (stdout);

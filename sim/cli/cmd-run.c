@@ -34,7 +34,8 @@ msim_cmd_run (int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Do not print the summary", NULL },
     { NULL },
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("CONFIG.ini - simulate MoE inference steps");
+  g_autoptr (GOptionContext) ctx
+      = g_option_context_new ("CONFIG.ini - simulate MoE inference steps");
   g_option_context_set_description (ctx, "Every config key is documented in README.md.\n"
                                          "Writes DIR/summary.json and DIR/blocks.csv.\n");
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -44,7 +45,7 @@ msim_cmd_run (int argc, char **argv)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "run: expected exactly one CONFIG file (try --help)"));
   GError *error = NULL;
-  g_autoptr (MsimRunConfig) cfg = msim_run_config_load (argv[1], (const char *const *) sets, &error);
+  g_autoptr (MsimRunConfig) cfg = msim_run_config_load (argv[1], (const char *const *)sets, &error);
   if (!cfg)
     return msim_cli_fail (error);
   if (check)
@@ -58,9 +59,8 @@ msim_cmd_run (int argc, char **argv)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_IO,
                                        "run: output path '%s' exists and is not a directory", dir));
 
-  g_autoptr (MsimStepRun) run
-      = msim_step_run (cfg->topology, cfg->model, cfg->gpu, cfg->trace, cfg->placement,
-                       &cfg->options, &error);
+  g_autoptr (MsimStepRun) run = msim_step_run (cfg->topology, cfg->model, cfg->gpu, cfg->trace,
+                                               cfg->placement, &cfg->options, &error);
   if (!run)
     {
       g_prefix_error (&error, "%s: ", argv[1]);
@@ -80,8 +80,8 @@ msim_cmd_run (int argc, char **argv)
   g_autofree char *tl = timeline ? msim_step_run_timeline (run) : NULL;
 
   if (g_mkdir_with_parents (dir, 0755) != 0)
-    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_IO,
-                                       "run: cannot create output directory '%s'", dir));
+    return msim_cli_fail (
+        g_error_new (MSIM_ERROR, MSIM_ERROR_IO, "run: cannot create output directory '%s'", dir));
   g_autofree char *json_path = g_build_filename (dir, "summary.json", NULL);
   g_autofree char *csv_path = g_build_filename (dir, "blocks.csv", NULL);
   const char *paths[3] = { json_path, csv_path, timeline };

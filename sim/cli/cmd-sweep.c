@@ -19,11 +19,12 @@ parse_shard (const char *text, guint *index, guint *count)
 {
   guint64 i, n;
   g_auto (GStrv) parts = g_strsplit (text, "/", 2);
-  if (g_strv_length (parts) != 2 || !g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT, &i, NULL)
+  if (g_strv_length (parts) != 2
+      || !g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT, &i, NULL)
       || !g_ascii_string_to_unsigned (parts[1], 10, 1, 1000000, &n, NULL) || i >= n)
     return FALSE;
-  *index = (guint) i;
-  *count = (guint) n;
+  *index = (guint)i;
+  *count = (guint)n;
   return TRUE;
 }
 
@@ -32,7 +33,7 @@ msim_cmd_sweep (int argc, char **argv)
 {
   g_autofree char *out = NULL;
   g_autofree char *shard = NULL;
-  gint jobs = (gint) g_get_num_processors ();
+  gint jobs = (gint)g_get_num_processors ();
   gboolean list = FALSE;
   gboolean merge_only = FALSE;
   GOptionEntry entries[] = {
@@ -59,9 +60,9 @@ msim_cmd_sweep (int argc, char **argv)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "sweep: expected exactly one CONFIG file (try --help)"));
   if (jobs < 1 || jobs > 1024)
-    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
-                                       "sweep: --jobs must be in 1..1024"));
-  MsimSweepOptions o = { (guint) jobs, 0, 1, isatty (STDERR_FILENO), TRUE };
+    return msim_cli_fail (
+        g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT, "sweep: --jobs must be in 1..1024"));
+  MsimSweepOptions o = { (guint)jobs, 0, 1, isatty (STDERR_FILENO), TRUE };
   if (shard && !parse_shard (shard, &o.shard_index, &o.shard_count))
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "sweep: --shard must be i/n with 0 <= i < n, got '%s'",
@@ -87,8 +88,8 @@ msim_cmd_sweep (int argc, char **argv)
           return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                              "sweep: --shard cannot be combined with mpirun"));
         }
-      o.shard_index = (guint) mpi_rank;
-      o.shard_count = (guint) mpi_size;
+      o.shard_index = (guint)mpi_rank;
+      o.shard_count = (guint)mpi_size;
       o.progress = o.progress && mpi_rank == 0;
       o.merge = FALSE; /* rank 0 merges after everyone is done */
     }
@@ -109,7 +110,8 @@ msim_cmd_sweep (int argc, char **argv)
         }
     }
   else if (out == NULL)
-    status = msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT, "sweep: -o DIR is required"));
+    status
+        = msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT, "sweep: -o DIR is required"));
   else if (merge_only)
     {
       if (!msim_sweep_merge (sw, out, &error))
@@ -125,7 +127,7 @@ msim_cmd_sweep (int argc, char **argv)
         status = msim_cli_fail (error);
       else
         {
-          double wall = (double) (g_get_monotonic_time () - t0) / 1e6;
+          double wall = (double)(g_get_monotonic_time () - t0) / 1e6;
           printf ("sweep: shard %u/%u: %u points, %u run now, %u already done, %u failed, %.2f s "
                   "with %u jobs%s\n",
                   o.shard_index, o.shard_count, rep.total, rep.ran, rep.skipped, rep.failed, wall,

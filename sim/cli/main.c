@@ -16,7 +16,8 @@
 
 static const MsimCommand commands[] = {
   { "run", "simulate MoE inference steps from an experiment config", msim_cmd_run },
-  { "sweep", "run a grid of configs in parallel, resumably (threads, shards, MPI)", msim_cmd_sweep },
+  { "sweep", "run a grid of configs in parallel, resumably (threads, shards, MPI)",
+    msim_cmd_sweep },
   { "flows", "simulate a CSV of flows on a topology (max-min or analytical)", msim_cmd_flows },
   { "fidelity", "simulate the published collective measurements in experiments/fidelity",
     msim_cmd_fidelity },
@@ -65,7 +66,7 @@ msim_write_files_atomically (const char *const *paths, const char *const *data, 
       if (ok)
         {
           gsize len = strlen (data[i]);
-          ok = write (fd, data[i], len) == (gssize) len && fsync (fd) == 0;
+          ok = write (fd, data[i], len) == (gssize)len && fsync (fd) == 0;
           ok = close (fd) == 0 && ok;
         }
       g_ptr_array_add (tmps, tmp);

@@ -47,8 +47,7 @@ static void
 log_event (MsimEngine *engine, gpointer data)
 {
   Ev *ev = data;
-  g_string_append_printf (ev->trace, "%s%" G_GINT64_FORMAT " ", ev->name,
-                          msim_engine_now (engine));
+  g_string_append_printf (ev->trace, "%s%" G_GINT64_FORMAT " ", ev->name, msim_engine_now (engine));
   if (ev->chain_delay >= 0)
     {
       ev->chain_delay = -1;
@@ -92,7 +91,7 @@ START_TEST (test_limits)
   Ev evs[5];
   for (int i = 0; i < 5; i++)
     {
-      evs[i] = (Ev) { trace, "E", -1 };
+      evs[i] = (Ev){ trace, "E", -1 };
       msim_engine_schedule_at (e2, 100 + i, log_event, &evs[i]);
     }
   msim_engine_set_event_limit (e2, 3);

@@ -5,7 +5,7 @@
 #include "msim-check.h"
 #include "network.h"
 
-#define S(x) ((MsimTime) ((x) * 1e12 + 0.5)) /* seconds to ps for exact literals */
+#define S(x) ((MsimTime)((x)*1e12 + 0.5)) /* seconds to ps for exact literals */
 
 typedef struct
 {
@@ -19,10 +19,10 @@ static void
 record_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
 {
   Record *r = data;
-  guint32 idx = (guint32) (info->id & 0xffffffffu);
+  guint32 idx = (guint32)(info->id & 0xffffffffu);
   r->end[idx] = info->end;
   r->first_byte[idx] = info->first_byte;
-  r->order[r->ndone++] = (int) idx;
+  r->order[r->ndone++] = (int)idx;
 }
 
 /* Flow slot indices are assigned 0, 1, 2... in start order while nothing
@@ -169,7 +169,7 @@ START_TEST (test_extreme_capacities)
   msim_engine_run (e);
   ck_assert_int_eq (r.end[0], S (10.0));
   /* The fast flow gets 1e13 - 1 B/s. */
-  msim_ck_assert_near ((double) r.end[1], 1e13 / (1e13 - 1.0) * 1e12, 1e-12);
+  msim_ck_assert_near ((double)r.end[1], 1e13 / (1e13 - 1.0) * 1e12, 1e-12);
 }
 END_TEST
 
@@ -192,7 +192,7 @@ START_TEST (test_many_simultaneous)
   MsimNetworkStats st;
   msim_network_get_stats (net, &st);
   ck_assert_int_eq (msim_engine_steps (e), 2); /* t = 0 and t = 1 s: one batch each */
-  ck_assert_int_eq (st.links_solved, 1);        /* one link saturation computed, for all */
+  ck_assert_int_eq (st.links_solved, 1);       /* one link saturation computed, for all */
   ck_assert (st.bytes_delivered == 3e9);
   msim_ck_assert_near (msim_network_link_bytes (net, 0), 3e9, 1e-9);
 }
@@ -231,7 +231,7 @@ typedef struct
 static void
 make_scenario (Scenario *sc, gsl_rng *rng, int variant)
 {
-  sc->n_links = 4 + (guint) gsl_rng_uniform_int (rng, 40);
+  sc->n_links = 4 + (guint)gsl_rng_uniform_int (rng, 40);
   for (guint l = 0; l < sc->n_links; l++)
     {
       /* Few distinct capacities make ties (equal shares) common. */
@@ -239,11 +239,11 @@ make_scenario (Scenario *sc, gsl_rng *rng, int variant)
       sc->cap[l] = variant == 0 ? caps[gsl_rng_uniform_int (rng, 6)]
                                 : 1e9 * (0.5 + 10.0 * gsl_rng_uniform (rng));
     }
-  sc->n_flows = 50 + (guint) gsl_rng_uniform_int (rng, 250);
+  sc->n_flows = 50 + (guint)gsl_rng_uniform_int (rng, 250);
   sc->off[0] = 0;
   for (guint f = 0; f < sc->n_flows; f++)
     {
-      guint hops = 1 + (guint) gsl_rng_uniform_int (rng, MIN (6u, sc->n_links));
+      guint hops = 1 + (guint)gsl_rng_uniform_int (rng, MIN (6u, sc->n_links));
       guint32 *ls = &sc->links[sc->off[f]];
       for (guint h = 0; h < hops; h++)
         {
@@ -251,7 +251,7 @@ make_scenario (Scenario *sc, gsl_rng *rng, int variant)
           gboolean dup;
           do
             {
-              l = (guint32) gsl_rng_uniform_int (rng, sc->n_links);
+              l = (guint32)gsl_rng_uniform_int (rng, sc->n_links);
               dup = FALSE;
               for (guint k = 0; k < h; k++)
                 dup |= ls[k] == l;
@@ -261,10 +261,10 @@ make_scenario (Scenario *sc, gsl_rng *rng, int variant)
         }
       sc->off[f + 1] = sc->off[f] + hops;
       /* Many flows start together (batches); sizes equal or heavy-tailed. */
-      sc->start[f] = variant == 0 ? S (1e-3) * (MsimTime) gsl_rng_uniform_int (rng, 4)
-                                  : (MsimTime) (gsl_rng_uniform (rng) * 5e9);
+      sc->start[f] = variant == 0 ? S (1e-3) * (MsimTime)gsl_rng_uniform_int (rng, 4)
+                                  : (MsimTime)(gsl_rng_uniform (rng) * 5e9);
       sc->latency[f] = gsl_rng_uniform (rng) < 0.5 ? 0 : S (1e-6);
-      sc->bytes[f] = variant == 0 ? 1e6 * (double) (1 + gsl_rng_uniform_int (rng, 3))
+      sc->bytes[f] = variant == 0 ? 1e6 * (double)(1 + gsl_rng_uniform_int (rng, 3))
                                   : 1e5 * gsl_ran_pareto (rng, 1.2, 1.0);
     }
 }
@@ -338,7 +338,7 @@ START_TEST (test_random_vs_reference)
   gsl_rng *rng = gsl_rng_alloc (gsl_rng_mt19937);
   for (int rep = 0; rep < 12; rep++)
     {
-      gsl_rng_set (rng, 1000 * (unsigned long) _i + (unsigned long) rep);
+      gsl_rng_set (rng, 1000 * (unsigned long)_i + (unsigned long)rep);
       static Scenario sc;
       make_scenario (&sc, rng, _i);
       g_autoptr (MsimEngine) e = msim_engine_new ();
@@ -351,7 +351,7 @@ START_TEST (test_random_vs_reference)
         msim_network_start_flow (net, sc.start[f], &sc.links[sc.off[f]], sc.off[f + 1] - sc.off[f],
                                  sc.latency[f], sc.bytes[f], record_done, &r);
       msim_engine_run (e);
-      ck_assert_int_eq (r.ndone, (int) sc.n_flows);
+      ck_assert_int_eq (r.ndone, (int)sc.n_flows);
       double *ref_end = g_new (double, sc.n_flows);
       reference_sim (&sc, ref_end);
       for (guint f = 0; f < sc.n_flows; f++)

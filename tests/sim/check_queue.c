@@ -112,21 +112,21 @@ draw_delay (gsl_rng *rng, int kind)
 {
   switch (kind)
     {
-    case 0:
-      return (MsimTime) gsl_rng_uniform_int (rng, 50);
-    case 1:
-      return (MsimTime) gsl_rng_uniform_int (rng, 1000000);
-    default:
-      if (gsl_rng_uniform (rng) < 0.01)
-        return (MsimTime) gsl_rng_uniform_int (rng, 1000000000) * 1000;
-      return (MsimTime) gsl_rng_uniform_int (rng, 100);
+      case 0:
+        return (MsimTime)gsl_rng_uniform_int (rng, 50);
+      case 1:
+        return (MsimTime)gsl_rng_uniform_int (rng, 1000000);
+      default:
+        if (gsl_rng_uniform (rng) < 0.01)
+          return (MsimTime)gsl_rng_uniform_int (rng, 1000000000) * 1000;
+        return (MsimTime)gsl_rng_uniform_int (rng, 100);
     }
 }
 
 START_TEST (test_random_vs_reference)
 {
   gsl_rng *rng = gsl_rng_alloc (gsl_rng_mt19937);
-  gsl_rng_set (rng, 12345 + (unsigned long) _i);
+  gsl_rng_set (rng, 12345 + (unsigned long)_i);
   g_autoptr (MsimEventQueue) q = msim_event_queue_new ();
   const int nops = 100000;
   GArray *ref = g_array_new (FALSE, FALSE, sizeof (Ref));
@@ -158,14 +158,14 @@ START_TEST (test_random_vs_reference)
         }
       else if (u < 0.90)
         {
-          guint k = (guint) gsl_rng_uniform_int (rng, ref->len);
+          guint k = (guint)gsl_rng_uniform_int (rng, ref->len);
           Ref victim = g_array_index (ref, Ref, k);
           g_array_remove_index_fast (ref, k);
           ck_assert (msim_event_queue_cancel (q, handles[victim.id]));
         }
       else
         {
-          guint k = (guint) gsl_rng_uniform_int (rng, ref->len);
+          guint k = (guint)gsl_rng_uniform_int (rng, ref->len);
           Ref *r = &g_array_index (ref, Ref, k);
           MsimTime t = now + draw_delay (rng, _i);
           handles[r->id] = msim_event_queue_reschedule (q, handles[r->id], t);

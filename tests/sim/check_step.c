@@ -8,10 +8,11 @@
 static MsimModelSpec *
 tiny_model (int layers, int experts, int k)
 {
-  g_autofree char *text = g_strdup_printf ("[model]\nname = tiny\nlayers = %d\nexperts = %d\n"
-                                           "top_k = %d\nhidden_size = 1000\nexpert_ffn_size = 1000\n"
-                                           "heads = 10\ndtype = bf16\n",
-                                           layers, experts, k);
+  g_autofree char *text
+      = g_strdup_printf ("[model]\nname = tiny\nlayers = %d\nexperts = %d\n"
+                         "top_k = %d\nhidden_size = 1000\nexpert_ffn_size = 1000\n"
+                         "heads = 10\ndtype = bf16\n",
+                         layers, experts, k);
   GError *error = NULL;
   g_autoptr (MsimIni) ini = msim_ini_load_data (text, strlen (text), "tiny-model.ini", &error);
   ck_assert_msg (ini != NULL, "%s", error ? error->message : "");
@@ -104,8 +105,9 @@ START_TEST (test_two_gpus_one_layer)
 
   /* Expected kernel times, from the model's formulas: 2 tokens each. */
   double act = 2000.0, ctx = 1.5;
-  MsimTime attn = kt (g, MSIM_KERNEL_ATTENTION, 2 * msim_model_spec_attention_flops_per_token (m, ctx),
-                      msim_model_spec_attention_params (m) * 2.0 + 2 * 2 * act);
+  MsimTime attn
+      = kt (g, MSIM_KERNEL_ATTENTION, 2 * msim_model_spec_attention_flops_per_token (m, ctx),
+            msim_model_spec_attention_params (m) * 2.0 + 2 * 2 * act);
   MsimTime gate = kt (g, MSIM_KERNEL_GEMM, 2 * msim_model_spec_gate_flops_per_token (m),
                       msim_model_spec_gate_params (m) * 2.0 + 2 * act);
   MsimTime expert = kt (g, MSIM_KERNEL_GROUPED_GEMM, 2 * msim_model_spec_expert_flops_per_token (m),
@@ -118,7 +120,7 @@ START_TEST (test_two_gpus_one_layer)
   GError *error = NULL;
   g_autoptr (MsimStepRun) base = msim_step_run (topo, m, g, tr, placement, &o, &error);
   ck_assert_msg (base != NULL, "%s", error ? error->message : "");
-  ck_assert_int_eq ((MsimTime) llround (msim_step_run_time_s (base) * 1e12),
+  ck_assert_int_eq ((MsimTime)llround (msim_step_run_time_s (base) * 1e12),
                     attn + gate + xfer + expert + xfer + sum);
   ck_assert (msim_step_run_dispatch_bytes (base) == 4000.0);
   ck_assert (msim_step_run_combine_bytes (base) == 4000.0);
@@ -129,7 +131,7 @@ START_TEST (test_two_gpus_one_layer)
   options (&o, MSIM_SCHEME_CONTEXT_COHERENT, 4);
   g_autoptr (MsimStepRun) cc = msim_step_run (topo, m, g, tr, placement, &o, &error);
   ck_assert_msg (cc != NULL, "%s", error ? error->message : "");
-  ck_assert_int_eq ((MsimTime) llround (msim_step_run_time_s (cc) * 1e12),
+  ck_assert_int_eq ((MsimTime)llround (msim_step_run_time_s (cc) * 1e12),
                     8000 + attn + gate + xfer + expert + sum);
   ck_assert (msim_step_run_combine_bytes (cc) == 0.0);
 }

@@ -52,8 +52,9 @@ slurp (const char *dir, const char *name)
 START_TEST (test_expansion)
 {
   g_autofree char *dir = g_dir_make_tmp ("msim-sweep-XXXXXX", NULL);
-  g_autofree char *cfg = write_cfg (dir, "[sweep]\naxis.engine.scheme = baseline-ep;context-coherent\n"
-                                         "axis.workload.tokens = 32;64;96\nrepetitions = 2\n");
+  g_autofree char *cfg
+      = write_cfg (dir, "[sweep]\naxis.engine.scheme = baseline-ep;context-coherent\n"
+                        "axis.workload.tokens = 32;64;96\nrepetitions = 2\n");
   GError *error = NULL;
   g_autoptr (MsimSweep) s = msim_sweep_load (cfg, &error);
   ck_assert_msg (s != NULL, "%s", error ? error->message : "");
