@@ -20,6 +20,7 @@ struct Xfer
   guint src, dst; /* ranks */
   double bytes;
   guint waiting;   /* unmet prerequisites */
+  guint parts;     /* sub-flows still in flight (flow splitting) */
   GPtrArray *next; /* transfers waiting for this one */
 };
 
@@ -72,6 +73,8 @@ msim_comm_params_init (MsimCommParams *params)
   params->base_latency_s = MSIM_NCCL_BASE_LATENCY_S;
   params->step_latency_s = 0.0;
   params->a2a_window = 0;
+  params->a2a_subflows = 1;
+  params->a2a_spray = FALSE;
   params->a2a_hierarchical = FALSE;
   params->streams_per_gpu = 2;
   params->comm_stream = 1;
@@ -223,6 +226,8 @@ xfer_flow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
 {
   Xfer *x = data;
   MsimColl *c = x->coll;
+  if (--x->parts > 0)
+    return; /* other sub-flows of this transfer are still moving */
   if (x->next)
     for (guint i = 0; i < x->next->len; i++)
       xfer_ready (g_ptr_array_index (x->next, i));
@@ -250,19 +255,39 @@ xfer_ready (Xfer *x)
     return;
   MsimColl *c = x->coll;
   MsimComm *comm = c->comm;
-  MsimRoute route;
   g_autoptr (GError) error = NULL;
   guint sv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->src]);
   guint dv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->dst]);
-  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, &error))
-    g_error ("collective: %s", error->message); /* topologies are validated connected */
-  double wire_bytes = x->bytes;
-  if ((c->kind == MSIM_COLL_ALLTOALLV || c->kind == MSIM_COLL_SENDRECV)
-      && comm->p.p2p_nvlink_efficiency < 1.0 && route_is_nvlink (comm->topo, &route))
-    wire_bytes = x->bytes / comm->p.p2p_nvlink_efficiency;
   MsimEngine *engine = msim_tasks_engine (comm->tasks);
-  msim_network_start_flow (comm->net, msim_engine_now (engine), route.links, route.n_links,
-                           route.latency_ps + comm->step_latency, wire_bytes, xfer_flow_done, x);
+  /* Flow splitting (AllToAllv): `spray` divides the transfer evenly over
+   * every equal-cost path, as ideal packet spraying would; `subflows = k`
+   * sends k sub-flows that ECMP hashes independently, as an application
+   * splitting its flows would.  Otherwise one flow, hashed by ECMP. */
+  gboolean a2a = c->kind == MSIM_COLL_ALLTOALLV;
+  guint parts = 1;
+  if (a2a && comm->p.a2a_spray)
+    parts = MAX (msim_topology_n_paths (comm->topo, sv, dv), 1u);
+  else if (a2a && comm->p.a2a_subflows > 1)
+    parts = comm->p.a2a_subflows;
+  x->parts = parts;
+  for (guint k = 0; k < parts; k++)
+    {
+      MsimRoute route;
+      if (a2a && comm->p.a2a_spray)
+        {
+          if (!msim_topology_path (comm->topo, sv, dv, k, &route))
+            g_error ("collective: no path %u between GPUs", k);
+        }
+      else if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, &error))
+        g_error ("collective: %s", error->message); /* topologies are validated connected */
+      double wire_bytes = x->bytes / parts;
+      if ((a2a || c->kind == MSIM_COLL_SENDRECV) && comm->p.p2p_nvlink_efficiency < 1.0
+          && route_is_nvlink (comm->topo, &route))
+        wire_bytes /= comm->p.p2p_nvlink_efficiency;
+      msim_network_start_flow (comm->net, msim_engine_now (engine), route.links, route.n_links,
+                               route.latency_ps + comm->step_latency, wire_bytes, xfer_flow_done,
+                               x);
+    }
 }
 
 static void

@@ -74,6 +74,11 @@ typedef struct
   /* Fraction of a link's (effective) capacity that send/recv transfers
    * reach on NVLink-only routes, in (0, 1]; 1 = the same as rings. */
   double p2p_nvlink_efficiency;
+  /* AllToAllv flow splitting: each transfer as this many sub-flows hashed
+   * independently by ECMP (1 = none), or, with a2a_spray, evenly over all
+   * equal-cost paths (ideal spraying). */
+  guint a2a_subflows;
+  gboolean a2a_spray;
 } MsimCommParams;
 
 #define MSIM_COMM_MAX_CHANNELS 64

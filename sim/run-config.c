@@ -47,8 +47,9 @@ static const char *const workload_keys[]
     = { "trace", "phase", "tokens", "steps", "prompt_len", "offset", "memory_limit_gib", NULL };
 static const char *const placement_keys[] = { "policy", NULL };
 static const char *const engine_keys[]
-    = { "scheme",       "network",         "alltoall",     "alltoall_window", "microbatches",
-        "capacity_factor", "base_latency", "step_latency", "seed",            "check",
+    = { "scheme",          "network",        "alltoall",     "alltoall_window",
+        "alltoall_subflows", "alltoall_spray", "microbatches", "capacity_factor",
+        "base_latency",    "step_latency",   "seed",         "check",
         NULL };
 static const char *const output_keys[] = { "dir", NULL };
 
@@ -132,15 +133,26 @@ load_topology (const MsimIni *ini, GError **error)
   if (file)
     {
       g_autofree char *path = msim_run_config_resolve (ini, file);
-      g_auto (GStrv) keys = msim_ini_keys (ini, "topology");
-      for (char **k = keys; *k; k++)
-        if (g_str_has_prefix (*k, "override."))
-          {
-            msim_ini_set_error (ini, error, "topology", *k,
-                                "overrides apply to a preset, not to a topology file");
-            return NULL;
-          }
-      t = msim_topology_load (path, &local);
+      /* override.KEY replaces [topology] keys of the file, as for presets,
+       * so that sweeps can vary a topology file (e.g. its oversubscription). */
+      g_autoptr (MsimIni) tini = msim_ini_load (path, &local);
+      t = NULL;
+      if (tini && msim_ini_check_groups (tini, msim_topology_ini_groups (), &local))
+        {
+          g_auto (GStrv) keys = msim_ini_keys (ini, "topology");
+          gboolean ok = TRUE;
+          for (char **k = keys; ok && *k; k++)
+            if (g_str_has_prefix (*k, "override."))
+              {
+                g_autofree char *v
+                    = g_key_file_get_value (msim_ini_keyfile (ini), "topology", *k, NULL);
+                g_autofree char *origin = g_strdup_printf ("%s [topology] %s", msim_ini_path (ini), *k);
+                ok = msim_ini_override (tini, "topology", *k + strlen ("override."), v, origin,
+                                        &local);
+              }
+          if (ok)
+            t = msim_topology_new_from_ini (tini, &local);
+        }
     }
   else
     {
@@ -326,12 +338,15 @@ load_engine (MsimRunConfig *cfg, GError **error)
   static const char *const networks[] = { "maxmin", "analytical", NULL };
   static const char *const a2a[] = { "direct", "hierarchical", NULL };
   int scheme, network, algo;
-  gint64 window, mbs, seed;
-  gboolean check;
+  gint64 window, mbs, seed, subflows;
+  gboolean check, spray;
   if (!msim_ini_get_choice (ini, "engine", "scheme", FALSE, 0, schemes, &scheme, error)
       || !msim_ini_get_choice (ini, "engine", "network", FALSE, 0, networks, &network, error)
       || !msim_ini_get_choice (ini, "engine", "alltoall", FALSE, 0, a2a, &algo, error)
       || !msim_ini_get_int64 (ini, "engine", "alltoall_window", FALSE, 0, 0, 64, &window, error)
+      || !msim_ini_get_int64 (ini, "engine", "alltoall_subflows", FALSE, 1, 1, 64, &subflows,
+                              error)
+      || !msim_ini_get_bool (ini, "engine", "alltoall_spray", FALSE, FALSE, &spray, error)
       || !msim_ini_get_int64 (ini, "engine", "microbatches", FALSE, 1, 1, 1024, &mbs, error)
       || !msim_ini_get_double (ini, "engine", "capacity_factor", FALSE, 0.0, 0.0, 1e6,
                                &o->capacity_factor, error)
@@ -347,6 +362,8 @@ load_engine (MsimRunConfig *cfg, GError **error)
   o->network = (MsimNetworkModel) network;
   o->comm.a2a_hierarchical = algo == 1;
   o->comm.a2a_window = (guint) window;
+  o->comm.a2a_subflows = (guint) subflows;
+  o->comm.a2a_spray = spray;
   o->microbatches = (guint) mbs;
   o->check = check;
   cfg->seed = (guint64) seed;

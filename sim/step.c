@@ -908,6 +908,18 @@ SUM_FIELD (msim_step_run_dropped, dropped, guint64)
 SUM_FIELD (msim_step_run_assignments, assignments, guint64)
 
 double
+msim_step_run_max_link_load_s (const MsimStepRun *run)
+{
+  double worst = 0.0;
+  guint nl = msim_topology_n_links (run->topo);
+  g_autofree double *cap = g_new (double, nl);
+  msim_comm_link_capacities (run->topo, TRUE, cap);
+  for (guint l = 0; l < nl; l++)
+    worst = MAX (worst, msim_network_link_bytes (run->net, l) / cap[l]);
+  return worst;
+}
+
+double
 msim_step_run_cross_gpu_fraction (const MsimStepRun *run)
 {
   return run->boundaries ? (double)run->boundary_cross_gpu / run->boundaries : 0.0;
@@ -997,6 +1009,8 @@ msim_step_run_to_json (const MsimStepRun *run)
   json_builder_add_int_value (b, (gint64)msim_step_run_assignments (run));
   json_builder_set_member_name (b, "dropped");
   json_builder_add_int_value (b, (gint64)msim_step_run_dropped (run));
+  json_builder_set_member_name (b, "max_link_load_s");
+  json_builder_add_double_value (b, msim_step_run_max_link_load_s (run));
   json_builder_end_object (b);
 
   json_builder_set_member_name (b, "steps");

@@ -104,6 +104,10 @@ double msim_step_run_combine_bytes (const MsimStepRun *run);
 double msim_step_run_cross_gpu_fraction (const MsimStepRun *run);
 double msim_step_run_cross_node_fraction (const MsimStepRun *run);
 guint64 msim_step_run_dropped (const MsimStepRun *run);
+/* The most loaded link's bytes divided by its capacity: the time it must
+ * spend transferring, a lower bound on the communication time (the
+ * "maximum congestion" of the packet-spraying paper). */
+double msim_step_run_max_link_load_s (const MsimStepRun *run);
 guint64 msim_step_run_assignments (const MsimStepRun *run); /* processed (token, expert) pairs */
 
 /* The full report (summary, per step, per block, per GPU, per link). */

@@ -36,6 +36,7 @@ static const char *const all_metrics[] = { "time_s",
                                            "cross_node_fraction",
                                            "assignments",
                                            "dropped",
+                                           "max_link_load_s",
                                            NULL };
 
 static void
@@ -337,7 +338,11 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
       for (char **m = s->metrics; *m; m++)
         {
           json_builder_set_member_name (b, *m);
-          json_builder_add_value (b, json_node_copy (json_object_get_member (sum, *m)));
+          JsonNode *v = json_object_get_member (sum, *m);
+          if (v)
+            json_builder_add_value (b, json_node_copy (v));
+          else
+            json_builder_add_null_value (b);
         }
       json_builder_end_object (b);
       *failed = FALSE;
