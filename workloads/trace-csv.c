@@ -51,6 +51,21 @@ typedef struct
   guint32 sequence, position;
 } Row;
 
+/* Up to @n bytes at @p for a message: printable ASCII as is, anything else
+ * (control characters, non-ASCII or invalid UTF-8 bytes) as \\xNN, so that
+ * the message stays one line of valid UTF-8. */
+static char *
+printable (const guint8 *p, gsize n)
+{
+  GString *s = g_string_sized_new (n);
+  for (gsize i = 0; i < n; i++)
+    if (p[i] >= 0x20 && p[i] < 0x7f)
+      g_string_append_c (s, (char)p[i]);
+    else
+      g_string_append_printf (s, "\\x%02x", p[i]);
+  return g_string_free (s, FALSE);
+}
+
 /* Next line as [*start, *end) without the line terminator; FALSE at EOF. */
 static gboolean
 next_line (Csv *c, gsize *start, gsize *end)
@@ -138,11 +153,12 @@ parse_header (Csv *c, GError **error)
       for (int j = 0; j < MAX_COLS; j++)
         if (g_ascii_strcasecmp (col, col_names[j]) == 0)
           kind = j;
+      g_autofree char *shown = printable (c->data + fs[i], MIN (fe[i] - fs[i], 40));
       if (kind < 0 || (i < 4 && kind != i) || (i >= 4 && kind < 4))
         return row_fail (c, error, MSIM_ERROR_INPUT, c->line, "%s; column %d is '%s'", expected,
-                         i + 1, col);
+                         i + 1, shown);
       if (seen[kind])
-        return row_fail (c, error, MSIM_ERROR_INPUT, c->line, "column '%s' appears twice", col);
+        return row_fail (c, error, MSIM_ERROR_INPUT, c->line, "column '%s' appears twice", shown);
       seen[kind] = TRUE;
       c->kind[i] = kind;
     }
@@ -210,7 +226,7 @@ parse_row (const Csv *c, gsize start, gsize end, Row *row, GError **error)
             }
           if (len >= sizeof buf || endp != buf + len || !isfinite (w))
             {
-              text = g_strndup ((const char *)p, MIN (len, 40));
+              text = printable (p, MIN (len, 40));
               return row_fail (c, error, MSIM_ERROR_INPUT, c->line,
                                "column 'weight': '%s' is not a finite number", text);
             }
@@ -220,7 +236,7 @@ parse_row (const Csv *c, gsize start, gsize end, Row *row, GError **error)
       gint64 v;
       if (!parse_int (p, len, &v))
         {
-          text = g_strndup ((const char *)p, MIN (len, 40));
+          text = printable (p, MIN (len, 40));
           return row_fail (c, error, MSIM_ERROR_INPUT, c->line,
                            "column '%s': '%s' is not an integer", col_names[kind], text);
         }

@@ -63,6 +63,21 @@ js_ws (Js *j)
     }
 }
 
+/* Up to @n bytes at @p for a message: printable ASCII as is, anything else
+ * (control characters, non-ASCII or invalid UTF-8 bytes) as \\xNN, so that
+ * the message stays one line of valid UTF-8. */
+static char *
+printable (const guint8 *p, gsize n)
+{
+  GString *s = g_string_sized_new (n);
+  for (gsize i = 0; i < n; i++)
+    if (p[i] >= 0x20 && p[i] < 0x7f)
+      g_string_append_c (s, (char)p[i]);
+    else
+      g_string_append_printf (s, "\\x%02x", p[i]);
+  return g_string_free (s, FALSE);
+}
+
 /* Up to 24 bytes of what stands at @at, for messages. */
 static char *
 js_found (const Js *j, gsize at)
@@ -74,7 +89,7 @@ js_found (const Js *j, gsize at)
     e++;
   if (e == at)
     e = at + 1;
-  g_autofree char *raw = g_strndup ((const char *)j->d + at, e - at);
+  g_autofree char *raw = printable (j->d + at, e - at);
   return g_strdup_printf ("'%s'", raw);
 }
 
@@ -269,7 +284,7 @@ js_key (Js *j, guint64 *layer)
     }
   if (!ok)
     {
-      g_autofree char *key = g_strndup ((const char *)j->d + s, MIN (e - s, 40));
+      g_autofree char *key = printable (j->d + s, MIN (e - s, 40));
       return js_fail (j, MSIM_ERROR_INPUT, at,
                       "key \"%s\" is not a layer index (expected \"0\", \"1\", ...)", key);
     }

@@ -11,7 +11,8 @@
  *   24     4     layers L
  *   28     4     k
  *   32     4     experts E
- *   36     4     flags (MsimTraceFlags: 1 weights, 2 sequences)
+ *   36     4     flags (MsimTraceFlags: 1 weights, 2 sequences, 4 drops:
+ *                 ids may be -1)
  *   40     4     id dtype (1 = int16; room for an int32 variant)
  *   44     4     number of sections
  *   48     8     total file bytes (truncation is caught before any CRC)
@@ -225,6 +226,7 @@ msim_trace_read_native (const guint8 *data, gsize length, GMappedFile *mapping, 
     }
 
   /* Verify the checksums, and the ids' range while each block is hot. */
+  int lowest = (flags & MSIM_TRACE_DROPS) ? MSIM_EXPERT_NONE : 0;
   for (guint i = 0; i < nsec; i++)
     {
       const guint8 *p = data + sec[i].offset;
@@ -237,7 +239,7 @@ msim_trace_read_native (const guint8 *data, gsize length, GMappedFile *mapping, 
             for (gsize b = 0; b < n; b += 2)
               {
                 gint16 e = (gint16)msim_load_le16 (p + done + b);
-                if (G_UNLIKELY (e < 0 || (guint32)e >= experts))
+                if (G_UNLIKELY (e < lowest || (e >= 0 && (guint32)e >= experts)))
                   {
                     gsize cell = (gsize)(done + b) / 2;
                     gsize per_layer = (gsize)tokens * k;

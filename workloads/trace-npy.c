@@ -7,6 +7,7 @@
  * spaces to a newline, then the raw data.  The header is parsed by a small
  * literal reader, not evaluated: it accepts exactly the three keys numpy
  * writes, and every rejection names the byte offset. */
+#include <math.h>
 #include <string.h>
 
 #include "trace-private.h"
@@ -70,9 +71,13 @@ hdr_string (Hdr *h, char *buf, gsize size)
   gsize n = 0;
   while (h->pos < h->end && h->data[h->pos] != quote)
     {
-      if (h->data[h->pos] == '\\' || n + 1 >= size)
+      /* numpy writes plain ASCII here; other bytes would also end up in
+       * messages (unexpected key '...'), which must stay valid UTF-8. */
+      guint8 ch = h->data[h->pos];
+      if (ch == '\\' || ch < 0x20 || ch >= 0x7f || n + 1 >= size)
         return hdr_fail (h, start,
-                         "unsupported string (escapes or longer than %" G_GSIZE_FORMAT " bytes)",
+                         "unsupported string (escapes, bytes other than printable ASCII, or "
+                         "longer than %" G_GSIZE_FORMAT " bytes)",
                          size - 1);
       buf[n++] = (char)h->data[h->pos++];
     }
@@ -146,14 +151,36 @@ typedef struct
   gboolean swap; /* file byte order differs from little endian */
 } Dtype;
 
+/* @want_float: the caller reads a float32/float64 matrix (router weights)
+ * rather than integer expert ids; each kind's message says what is wrong. */
 static gboolean
-parse_descr (Hdr *h, gsize offset, const char *descr, Dtype *dt)
+parse_descr (Hdr *h, gsize offset, const char *descr, gboolean want_float, char *kind_out,
+             Dtype *dt)
 {
   char order = descr[0];
   if (order != '<' && order != '>' && order != '|' && order != '=')
     return hdr_fail (h, offset, "dtype '%s': expected a byte-order character (<, >, |, =)", descr);
   char kind = descr[1];
   const char *size_text = descr + 2;
+  if (want_float)
+    {
+      gboolean f4 = kind == 'f' && strcmp (size_text, "4") == 0;
+      gboolean f8 = kind == 'f' && strcmp (size_text, "8") == 0;
+      if (!f4 && !f8)
+        return hdr_fail (h, offset,
+                         "dtype '%s': expected float32 ('<f4') or float64 ('<f8') weights", descr);
+      dt->size = f4 ? 4 : 8;
+      dt->is_signed = TRUE;
+      gboolean big_f = order == '>' || (order == '=' && G_BYTE_ORDER == G_BIG_ENDIAN);
+      if (order == '|')
+        return hdr_fail (h, offset,
+                         "dtype '%s': '|' (no byte order) is only valid for 1-byte "
+                         "types",
+                         descr);
+      dt->swap = big_f;
+      *kind_out = 'f';
+      return TRUE;
+    }
   switch (kind)
     {
       case 'i':
@@ -198,6 +225,7 @@ parse_descr (Hdr *h, gsize offset, const char *descr, Dtype *dt)
   dt->is_signed = kind == 'i';
   gboolean big = order == '>' || (order == '=' && G_BYTE_ORDER == G_BIG_ENDIAN);
   dt->swap = big && dt->size > 1;
+  *kind_out = kind;
   return TRUE;
 }
 
@@ -237,25 +265,26 @@ load_elem (const guint8 *p, const Dtype *dt)
     }
 }
 
-static MsimTrace *
+static gboolean
 truncated_preamble (const char *name, gsize length, guint major, int need, GError **error)
 {
   g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                "%s: byte %" G_GSIZE_FORMAT ": truncated npy preamble (%" G_GSIZE_FORMAT
                " bytes, version %u needs %d)",
                name, length, length, major, need);
-  return NULL;
+  return FALSE;
 }
 
-MsimTrace *
-msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError **error)
+gboolean
+msim_npy_parse_header (const guint8 *data, gsize length, const char *name, gboolean want_float,
+                       MsimNpyHeader *out, GError **error)
 {
   Hdr h = { data, length, 0, 0, name, error };
   if (length < 8 || memcmp (data, "\x93NUMPY", 6) != 0)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                    "%s: byte 0: not a NumPy .npy file (missing the \\x93NUMPY magic)", name);
-      return NULL;
+      return FALSE;
     }
   guint major = data[6], minor = data[7];
   gsize preamble, header_len;
@@ -278,7 +307,7 @@ msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError 
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                    "%s: byte 6: npy format version %u.%u is not supported (1.0, 2.0, 3.0 are)",
                    name, major, minor);
-      return NULL;
+      return FALSE;
     }
   if (header_len > NPY_MAX_HEADER || header_len > length - preamble)
     {
@@ -287,19 +316,20 @@ msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError 
                    " runs past the end of the file (%" G_GSIZE_FORMAT " bytes): truncated or "
                    "corrupt",
                    name, header_len, length);
-      return NULL;
+      return FALSE;
     }
   h.pos = preamble;
   h.end = preamble + header_len;
 
   /* The dict: exactly descr, fortran_order and shape, in any order. */
   Dtype dt = { 0 };
+  char kind = 0;
   gboolean have_descr = FALSE, have_order = FALSE, have_shape = FALSE, fortran = FALSE;
   guint64 dims[8];
   int ndim = 0;
   gsize shape_at = 0;
   if (!hdr_expect (&h, '{'))
-    return NULL;
+    return FALSE;
   for (;;)
     {
       hdr_ws (&h);
@@ -311,21 +341,20 @@ msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError 
       char key[32];
       gsize key_at = h.pos;
       if (!hdr_string (&h, key, sizeof key) || !hdr_expect (&h, ':'))
-        return NULL;
+        return FALSE;
       hdr_ws (&h);
       gsize val_at = h.pos;
       if (strcmp (key, "descr") == 0)
         {
           if (h.pos < h.end && h.data[h.pos] == '[')
-            {
-              hdr_fail (&h, val_at,
-                        "structured dtype (a list of fields) is not supported; "
-                        "save a plain integer array");
-              return NULL;
-            }
+            return hdr_fail (&h, val_at,
+                             "structured dtype (a list of fields) is not supported; "
+                             "save a plain %s array",
+                             want_float ? "float" : "integer");
           char descr[16];
-          if (!hdr_string (&h, descr, sizeof descr) || !parse_descr (&h, val_at, descr, &dt))
-            return NULL;
+          if (!hdr_string (&h, descr, sizeof descr)
+              || !parse_descr (&h, val_at, descr, want_float, &kind, &dt))
+            return FALSE;
           have_descr = TRUE;
         }
       else if (strcmp (key, "fortran_order") == 0)
@@ -335,47 +364,56 @@ msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError 
           else if (hdr_word (&h, "False"))
             fortran = FALSE;
           else
-            {
-              hdr_fail (&h, val_at, "fortran_order must be True or False");
-              return NULL;
-            }
+            return hdr_fail (&h, val_at, "fortran_order must be True or False");
           have_order = TRUE;
         }
       else if (strcmp (key, "shape") == 0)
         {
           shape_at = val_at;
           if (!hdr_shape (&h, dims, &ndim))
-            return NULL;
+            return FALSE;
           have_shape = TRUE;
         }
       else
-        {
-          hdr_fail (&h, key_at, "unexpected key '%s'", key);
-          return NULL;
-        }
+        return hdr_fail (&h, key_at, "unexpected key '%s'", key);
       hdr_ws (&h);
       if (h.pos < h.end && h.data[h.pos] == ',')
         h.pos++;
       else if (h.pos >= h.end || h.data[h.pos] != '}')
-        {
-          hdr_fail (&h, h.pos, "expected ',' or '}'");
-          return NULL;
-        }
+        return hdr_fail (&h, h.pos, "expected ',' or '}'");
     }
   hdr_ws (&h);
   if (h.pos != h.end)
-    {
-      hdr_fail (&h, h.pos, "unexpected text after the header dict");
-      return NULL;
-    }
+    return hdr_fail (&h, h.pos, "unexpected text after the header dict");
   if (!have_descr || !have_order || !have_shape)
-    {
-      hdr_fail (&h, preamble, "missing key '%s'",
-                !have_descr   ? "descr"
-                : !have_order ? "fortran_order"
-                              : "shape");
-      return NULL;
-    }
+    return hdr_fail (&h, preamble, "missing key '%s'",
+                     !have_descr   ? "descr"
+                     : !have_order ? "fortran_order"
+                                   : "shape");
+  out->kind = kind;
+  out->size = dt.size;
+  out->is_signed = dt.is_signed;
+  out->swap = dt.swap;
+  out->fortran = fortran;
+  out->ndim = ndim;
+  memcpy (out->dims, dims, sizeof dims);
+  out->shape_offset = shape_at;
+  out->data_offset = preamble + header_len;
+  return TRUE;
+}
+
+MsimTrace *
+msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError **error)
+{
+  MsimNpyHeader hd;
+  if (!msim_npy_parse_header (data, length, name, FALSE, &hd, error))
+    return NULL;
+  Dtype dt = { hd.size, hd.is_signed, hd.swap };
+  gboolean fortran = hd.fortran;
+  int ndim = hd.ndim;
+  const guint64 *dims = hd.dims;
+  gsize shape_at = hd.shape_offset;
+  Hdr h = { data, length, 0, 0, name, error };
   if (ndim != 2 && ndim != 3)
     {
       hdr_fail (&h, shape_at,
@@ -385,7 +423,7 @@ msim_trace_read_npy (const guint8 *data, gsize length, const char *name, GError 
       return NULL;
     }
   guint64 tokens = dims[0], layers = dims[1], k = ndim == 3 ? dims[2] : 1;
-  gsize data_at = preamble + header_len;
+  gsize data_at = hd.data_offset;
   gsize avail = length - data_at;
   guint64 cells = 0, data_bytes = 0;
   gboolean overflow = !g_uint64_checked_mul (&cells, tokens, layers)
@@ -518,5 +556,98 @@ msim_trace_write_npy (const MsimTrace *trace, MsimTraceOut *out, GError **error)
       msim_trace_out_set_error (out, error, "writing");
       return FALSE;
     }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Float matrices (router weights)                                      */
+/* ------------------------------------------------------------------ */
+
+static double
+load_float (const guint8 *p, const MsimNpyHeader *hd)
+{
+  guint8 b[8];
+  if (hd->swap)
+    {
+      for (guint i = 0; i < hd->size; i++)
+        b[i] = p[hd->size - 1 - i];
+      p = b;
+    }
+  if (hd->size == 4)
+    {
+      guint32 v = msim_load_le32 (p);
+      float f;
+      memcpy (&f, &v, sizeof f);
+      return f;
+    }
+  guint64 v = msim_load_le64 (p);
+  double d;
+  memcpy (&d, &v, sizeof d);
+  return d;
+}
+
+gboolean
+msim_npy_load_matrix (const char *path, gsize *rows, gsize *cols, double **values, GError **error)
+{
+  g_return_val_if_fail (path != NULL && rows != NULL && cols != NULL && values != NULL, FALSE);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GMappedFile) mapping = g_mapped_file_new (path, FALSE, &local);
+  if (mapping == NULL)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s: cannot read: %s", path, local->message);
+      return FALSE;
+    }
+  const guint8 *data = (const guint8 *)g_mapped_file_get_contents (mapping);
+  gsize length = g_mapped_file_get_length (mapping);
+  MsimNpyHeader hd;
+  if (!msim_npy_parse_header (data, length, path, TRUE, &hd, error))
+    return FALSE;
+  if (hd.ndim != 2)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "%s: byte %" G_GSIZE_FORMAT ": npy header: weights must be a 2-D array, this "
+                   "one has %d dimension%s",
+                   path, hd.shape_offset, hd.ndim, hd.ndim == 1 ? "" : "s");
+      return FALSE;
+    }
+  guint64 r = hd.dims[0], c = hd.dims[1], cells = 0, bytes = 0;
+  gsize avail = length - hd.data_offset;
+  if (!g_uint64_checked_mul (&cells, r, c) || !g_uint64_checked_mul (&bytes, cells, hd.size)
+      || cells == 0 || bytes != avail || cells > G_MAXSIZE / sizeof (double))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "%s: byte %" G_GSIZE_FORMAT ": shape (%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+                   ") of %u-byte floats does not match the %" G_GSIZE_FORMAT
+                   " data bytes after the header (empty, truncated or corrupt)",
+                   path, hd.shape_offset, r, c, hd.size, avail);
+      return FALSE;
+    }
+  g_autofree double *v = g_try_new (double, (gsize)cells);
+  if (v == NULL)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                   "%s: cannot allocate %" G_GUINT64_FORMAT " doubles for the weights", path,
+                   cells);
+      return FALSE;
+    }
+  const guint8 *p = data + hd.data_offset;
+  for (gsize i = 0; i < (gsize)cells; i++, p += hd.size)
+    {
+      gsize row = hd.fortran ? i % (gsize)r : i / (gsize)c;
+      gsize col = hd.fortran ? i / (gsize)r : i % (gsize)c;
+      double x = load_float (p, &hd);
+      if (!isfinite (x))
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                       "%s: byte %" G_GSIZE_FORMAT ": row %" G_GSIZE_FORMAT
+                       ", column %" G_GSIZE_FORMAT ": weight is not finite",
+                       path, (gsize)(p - data), row, col);
+          return FALSE;
+        }
+      v[row * (gsize)c + col] = x;
+    }
+  *rows = (gsize)r;
+  *cols = (gsize)c;
+  *values = g_steal_pointer (&v);
   return TRUE;
 }

@@ -55,6 +55,37 @@ gboolean msim_trace_write_csv (const MsimTrace *trace, MsimTraceOut *out, GError
 gboolean msim_trace_write_json (const MsimTrace *trace, MsimTraceOut *out, GError **error);
 gboolean msim_trace_write_native (const MsimTrace *trace, MsimTraceOut *out, GError **error);
 
+/*
+ * NumPy .npy headers, shared by the trace reader (integer ids) and the
+ * router weight loader (float matrices).  msim_npy_parse_header checks the
+ * magic, version, header length and the dict, and with @want_float accepts
+ * only '<f4' / '<f8' (and big-endian forms), without it only integer
+ * dtypes; every error names @name and the byte offset.  The caller checks
+ * the shape and the data size against data_offset.
+ */
+typedef struct
+{
+  char kind;  /* 'i', 'u' or 'f' */
+  guint size; /* bytes per element */
+  gboolean is_signed;
+  gboolean swap;    /* stored big-endian on this little-endian reading */
+  gboolean fortran; /* column-major */
+  int ndim;
+  guint64 dims[8];
+  gsize shape_offset; /* byte offset of the shape tuple, for messages */
+  gsize data_offset;  /* first data byte */
+} MsimNpyHeader;
+
+gboolean msim_npy_parse_header (const guint8 *data, gsize length, const char *name,
+                                gboolean want_float, MsimNpyHeader *header, GError **error);
+
+/* Loads a 2-D float32 or float64 .npy file as a row-major double matrix
+ * (C or Fortran order, either byte order).  *@rows x *@cols; *@values is
+ * (transfer full, g_free).  Non-finite values are errors naming the row
+ * and column.  MSIM_ERROR_INPUT / _IO. */
+gboolean msim_npy_load_matrix (const char *path, gsize *rows, gsize *cols, double **values,
+                               GError **error);
+
 /* CRC-32 (IEEE 802.3, reflected, the zlib/PNG/gzip one): start with 0 and
  * feed consecutive pieces; msim_crc32 ("123456789") = 0xCBF43926. */
 guint32 msim_crc32_update (guint32 crc, const void *data, gsize length);

@@ -195,7 +195,8 @@ msim_trace_set_expert (MsimTrace *trace, gsize token, guint layer, guint rank, i
 {
   g_return_if_fail (trace != NULL);
   g_return_if_fail (token < trace->tokens && layer < trace->layers && rank < trace->k);
-  g_return_if_fail (expert >= 0 && (guint)expert < trace->experts);
+  g_return_if_fail ((expert >= 0 && (guint)expert < trace->experts)
+                    || (expert == MSIM_EXPERT_NONE && (trace->flags & MSIM_TRACE_DROPS)));
   msim_trace_row_mut (trace, token, layer)[rank] = (MsimExpertId)expert;
 }
 
@@ -221,11 +222,12 @@ msim_trace_max_expert (const MsimTrace *trace)
 {
   g_return_val_if_fail (trace != NULL, -1);
   gsize n = trace->tokens * trace->layers * trace->k;
-  int max = 0;
+  gboolean drops = (trace->flags & MSIM_TRACE_DROPS) != 0;
+  int max = drops ? -1 : 0;
   for (gsize i = 0; i < n; i++)
     {
       int e = trace->ids[i];
-      if (e < 0)
+      if (e < 0 && !drops)
         return -1;
       max = MAX (max, e);
     }
@@ -264,10 +266,11 @@ msim_trace_validate (const MsimTrace *trace, const char *name, GError **error)
   g_return_val_if_fail (trace != NULL, FALSE);
   gsize per_layer = trace->tokens * trace->k;
   gsize n = per_layer * trace->layers;
+  int lowest = (trace->flags & MSIM_TRACE_DROPS) ? MSIM_EXPERT_NONE : 0;
   for (gsize i = 0; i < n; i++)
     {
       int e = trace->ids[i];
-      gboolean bad_id = e < 0 || (guint)e >= trace->experts;
+      gboolean bad_id = e < lowest || (e >= 0 && (guint)e >= trace->experts);
       gboolean bad_w = trace->weights && !isfinite (trace->weights[i]);
       if (G_LIKELY (!bad_id && !bad_w))
         continue;
@@ -380,8 +383,9 @@ msim_trace_format_flags (MsimTraceFormat format)
   switch (format)
     {
       case MSIM_TRACE_FORMAT_CSV:
-      case MSIM_TRACE_FORMAT_NATIVE:
         return MSIM_TRACE_WEIGHTS | MSIM_TRACE_SEQUENCES;
+      case MSIM_TRACE_FORMAT_NATIVE:
+        return MSIM_TRACE_WEIGHTS | MSIM_TRACE_SEQUENCES | MSIM_TRACE_DROPS;
       case MSIM_TRACE_FORMAT_AUTO:
       case MSIM_TRACE_FORMAT_NPY:
       case MSIM_TRACE_FORMAT_JSON:
@@ -520,6 +524,20 @@ msim_trace_save (const MsimTrace *trace, const char *path, MsimTraceFormat forma
   g_autofree char *what = g_strdup_printf ("%s: cannot save", path);
   if (!msim_trace_validate (trace, what, error))
     return FALSE;
+  if ((trace->flags & MSIM_TRACE_DROPS) && !(msim_trace_format_flags (format) & MSIM_TRACE_DROPS))
+    {
+      gsize per_layer = trace->tokens * trace->k, n = per_layer * trace->layers;
+      for (gsize i = 0; i < n; i++)
+        if (trace->ids[i] < 0)
+          {
+            g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                         "%s: token %" G_GSIZE_FORMAT ", layer %" G_GSIZE_FORMAT
+                         ": the trace has dropped or unused assignments (expert -1), which only "
+                         "the .mtr format stores; save it as .mtr",
+                         what, (i % per_layer) / trace->k, i / per_layer);
+            return FALSE;
+          }
+    }
   MsimTraceOut *out = msim_trace_out_open (path, error);
   if (out == NULL)
     return FALSE;

@@ -45,14 +45,29 @@ typedef gint16 MsimExpertId;
 /* Default for msim_trace_set_memory_limit(): 8 GiB. */
 #define MSIM_TRACE_DEFAULT_MEMORY_LIMIT (G_GUINT64_CONSTANT (8) << 30)
 
+/* The id of a cell that names no expert: an assignment dropped by a
+ * router's capacity limit, or an unused slot of expert-choice routing.  Only
+ * traces with MSIM_TRACE_DROPS may hold it (see there). */
+#define MSIM_EXPERT_NONE (-1)
+
 typedef enum
 {
   MSIM_TRACE_NONE = 0,
   MSIM_TRACE_WEIGHTS = 1 << 0,   /* gate weights, float [L][T][k] */
   MSIM_TRACE_SEQUENCES = 1 << 1, /* sequence id and position per token */
+  /* Cells may be MSIM_EXPERT_NONE (-1): the assignment was dropped (router
+   * capacity, workloads/router.h) or the slot is unused (expert-choice
+   * routing gives a token 0..E experts, stored in k = E slots).  Every
+   * consumer of such a trace must skip negative ids, as msim_trace_count_layer
+   * and the step runner do.  Importers never set it; routers set it only
+   * when they write such cells, and only the native .mtr format stores it
+   * (msim_trace_save refuses to write -1 cells to the other formats).  With
+   * the flag, validation cannot tell a cell a writer forgot from a dropped
+   * one, so writers that set it fill every cell explicitly. */
+  MSIM_TRACE_DROPS = 1 << 2,
 } MsimTraceFlags;
 
-#define MSIM_TRACE_ALL_FLAGS (MSIM_TRACE_WEIGHTS | MSIM_TRACE_SEQUENCES)
+#define MSIM_TRACE_ALL_FLAGS (MSIM_TRACE_WEIGHTS | MSIM_TRACE_SEQUENCES | MSIM_TRACE_DROPS)
 
 typedef struct _MsimTrace MsimTrace;
 
@@ -108,7 +123,8 @@ void msim_trace_set_memory_limit (guint64 bytes);
 guint64 msim_trace_get_memory_limit (void);
 
 /* Sets one id.  Range checks are g_return_if_fail (programmer errors:
- * generators and routers compute ids, they do not read them). */
+ * generators and routers compute ids, they do not read them);
+ * MSIM_EXPERT_NONE is accepted when the trace has MSIM_TRACE_DROPS. */
 void msim_trace_set_expert (MsimTrace *trace, gsize token, guint layer, guint rank, int expert);
 void msim_trace_set_weight (MsimTrace *trace, gsize token, guint layer, guint rank, float weight);
 void msim_trace_set_sequence (MsimTrace *trace, gsize token, guint32 sequence, guint32 position);
@@ -118,11 +134,13 @@ void msim_trace_set_sequence (MsimTrace *trace, gsize token, guint32 sequence, g
  * MSIM_ERROR_INPUT if an id is >= @experts; O(T L k). */
 gboolean msim_trace_set_experts (MsimTrace *trace, guint experts, GError **error);
 
-/* Largest expert id in the trace, -1 if it has an unset cell; O(T L k). */
+/* Largest expert id in the trace, -1 if it has an unset cell; O(T L k).
+ * With MSIM_TRACE_DROPS, -1 cells are skipped (-1 only if every cell is). */
 int msim_trace_max_expert (const MsimTrace *trace);
 
 /*
- * Checks every id is in [0, E) and every weight is finite.  @name (e.g. the
+ * Checks every id is in [0, E) (or MSIM_EXPERT_NONE when the trace has
+ * MSIM_TRACE_DROPS) and every weight is finite.  @name (e.g. the
  * file or generator name) starts the message, which also names the token,
  * layer and rank of the first bad cell.  MSIM_ERROR_INPUT.  O(T L k).
  */
@@ -190,6 +208,14 @@ msim_trace_weight_row (const MsimTrace *t, gsize token, guint layer)
   return t->weights ? t->weights + ((gsize)layer * t->tokens + token) * t->k : NULL;
 }
 
+/* Writable weight row, for routers; NULL without weights. */
+static inline float *
+msim_trace_weight_row_mut (MsimTrace *t, gsize token, guint layer)
+{
+  MSIM_TRACE_CHECK_ (token < t->tokens && layer < t->layers);
+  return t->weights ? t->weights + ((gsize)layer * t->tokens + token) * t->k : NULL;
+}
+
 /* Gate weight, or 1/k when the trace has none (an even split). */
 static inline float
 msim_trace_weight (const MsimTrace *t, gsize token, guint layer, guint rank)
@@ -239,7 +265,9 @@ MsimTraceFormat msim_trace_format_from_path (const char *path);
 
 /* The optional data (MsimTraceFlags) @format can store.  Saving a trace with
  * more drops the rest; E is stored only by NATIVE (the others reload with
- * E = max id + 1). */
+ * E = max id + 1).  MSIM_TRACE_DROPS is NATIVE only: saving a trace that has
+ * -1 cells in another format is an error, a trace with the flag but no such
+ * cell is saved without it. */
 MsimTraceFlags msim_trace_format_flags (MsimTraceFormat format);
 
 /*

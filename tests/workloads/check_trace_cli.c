@@ -3,6 +3,7 @@
  * stderr redirected to files, so the subcommand is covered before it is
  * registered in the moesim binary's command table. */
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -368,6 +369,164 @@ START_TEST (test_head)
 }
 END_TEST
 
+/* A model file for the synthetic-trace subcommands: 2 MoE layers, 8
+ * experts, top-2, so the runs stay tiny. */
+static char *
+tiny_model (const char *dir)
+{
+  return tt_write_str (dir, "tiny.ini",
+                       "[model]\nname = tiny\nlayers = 2\nexperts = 8\ntop_k = 2\n"
+                       "hidden_size = 64\nexpert_ffn_size = 128\nheads = 4\ndtype = bf16\n");
+}
+
+START_TEST (test_gen)
+{
+  g_autofree char *dir = tt_tmpdir ();
+  g_autofree char *model = tiny_model (dir);
+  g_autofree char *out = g_build_filename (dir, "z.mtr", NULL);
+  Run r = run ("gen", "--generator", "zipf", "--set", "zipf_s=1.5", "--set", "sequence_len=50",
+               "-m", model, "-t", "1000", "--seed", "4", "-o", out, NULL);
+  ck_assert_msg (r.status == 0, "%s", r.err);
+  ck_assert (strstr (r.out, "1000 tokens x 2 layers x k=2, 8 experts (generator zipf, seed 4")
+             != NULL);
+  run_clear (&r);
+  g_autoptr (MsimTrace) t = msim_trace_load (out, NULL);
+  ck_assert (t && t->sequences && msim_trace_sequence (t, 50) == 1);
+  /* Same seed, same trace (through another format). */
+  g_autofree char *csv = g_build_filename (dir, "z.csv", NULL);
+  r = run ("gen", "-g", "zipf", "-s", "zipf_s=1.5", "-s", "sequence_len=50", "-m", model, "-t",
+           "1000", "--seed", "4", "-o", csv, NULL);
+  ck_assert_int_eq (r.status, 0);
+  run_clear (&r);
+  g_autoptr (MsimTrace) c = msim_trace_load (csv, NULL);
+  ck_assert (msim_trace_set_experts (c, 8, NULL));
+  ck_assert (msim_trace_equal (t, c));
+
+  /* fit reads the parameters back. */
+  r = run ("fit", "--json", out, NULL);
+  ck_assert_msg (r.status == 0, "%s", r.err);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  ck_assert (json_parser_load_from_data (parser, r.out, -1, NULL));
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  double s = json_object_get_double_member (o, "zipf_s");
+  ck_assert_msg (fabs (s - 1.5) < 0.15, "zipf_s %g", s);
+  run_clear (&r);
+  r = run ("fit", "--domains", "2", out, NULL);
+  ck_assert_msg (r.status == 0, "%s", r.err);
+  ck_assert (strstr (r.out, "zipf_s") && strstr (r.out, "mixture weights"));
+  run_clear (&r);
+
+  /* A router with every output: trace, predictions, report. */
+  g_autofree char *rt = g_build_filename (dir, "r.mtr", NULL);
+  g_autofree char *pred = g_build_filename (dir, "p.mtr", NULL);
+  g_autofree char *rep = g_build_filename (dir, "r.json", NULL);
+  r = run ("gen", "--router", "pregated", "-s", "hidden_dim=8", "-s", "sequence_len=16", "-m",
+           model, "-t", "64", "-o", rt, "--predicted", pred, "--report", rep, NULL);
+  ck_assert_msg (r.status == 0, "%s", r.err);
+  ck_assert (strstr (r.out, "pre-gate top-1") != NULL);
+  run_clear (&r);
+  g_autoptr (MsimTrace) rtt = msim_trace_load (rt, NULL);
+  g_autoptr (MsimTrace) pt = msim_trace_load (pred, NULL);
+  ck_assert (rtt && pt && rtt->weights != NULL);
+  g_autoptr (JsonParser) rp = json_parser_new ();
+  ck_assert (json_parser_load_from_file (rp, rep, NULL));
+  JsonObject *ro = json_node_get_object (json_parser_get_root (rp));
+  ck_assert_str_eq (json_object_get_string_member (ro, "router"), "pregated");
+  ck_assert_uint_eq (tt_count_entries (dir), 6);
+
+  r = run ("gen", "--list", NULL);
+  ck_assert_int_eq (r.status, 0);
+  ck_assert (strstr (r.out, "mixture") && strstr (r.out, "recurrent"));
+  run_clear (&r);
+  tt_rmtree (dir);
+}
+END_TEST
+
+START_TEST (test_gen_errors_leave_nothing)
+{
+  g_autofree char *dir = tt_tmpdir ();
+  g_autofree char *model = tiny_model (dir);
+  g_autofree char *out = g_build_filename (dir, "x.mtr", NULL);
+  g_autofree char *rep = g_build_filename (dir, "x.json", NULL);
+  struct
+  {
+    const char *a, *b, *c, *d;
+    const char *want;
+  } cases[] = {
+    { "-g", "zipf", "-s", "zipf_z=1", "[router] zipf_z: unknown key" },
+    { "-g", "zipf", "-s", "affinity=0.5", "does not apply to generator zipf" },
+    { "-g", "zipf", "-s", "zipf_s=-2", "zipf_s" },
+    { "-g", "zipf", "-s", "novalue", "--set 'novalue': expected KEY=VALUE" },
+    { "-g", "nope", "-s", "a=b", "unknown generator 'nope'" },
+    { "-r", "topk", "-s", "tau=1", "does not apply to router topk" },
+    { "-g", "zipf", "--report", rep, "no routing metrics" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Run r = run ("gen", cases[i].a, cases[i].b, cases[i].c, cases[i].d, "-m", model, "-t", "100",
+                   "-o", out, NULL);
+      ck_assert_msg (r.status == 2, "case %u: status %d", i, r.status);
+      ck_assert_msg (strstr (r.err, cases[i].want) != NULL, "case %u: %s", i, r.err);
+      ck_assert_str_eq (r.out, "");
+      run_clear (&r);
+    }
+  Run r = run ("gen", "-g", "zipf", "-m", model, "-o", out, NULL);
+  ck_assert_int_eq (r.status, 2);
+  ck_assert (strstr (r.err, "--tokens") != NULL);
+  run_clear (&r);
+  r = run ("gen", "-g", "zipf", "-m", "no-such-model", "-t", "10", "-o", out, NULL);
+  ck_assert_int_eq (r.status, 2);
+  run_clear (&r);
+  r = run ("gen", "-g", "zipf", "-r", "topk", "-m", model, "-t", "10", "-o", out, NULL);
+  ck_assert_int_eq (r.status, 2);
+  run_clear (&r);
+  r = run ("gen", "-g", "zipf", "-m", model, "-t", "10", NULL);
+  ck_assert_int_eq (r.status, 2);
+  run_clear (&r);
+  /* Expert choice writes -1 slots, which only .mtr stores: nothing is
+   * written at all. */
+  g_autofree char *npy = g_build_filename (dir, "ec.npy", NULL);
+  r = run ("gen", "-r", "expert-choice", "-s", "hidden_dim=8", "-s", "sequence_len=8", "-m", model,
+           "-t", "32", "-o", npy, "--report", rep, NULL);
+  ck_assert_int_eq (r.status, 2);
+  ck_assert (strstr (r.err, "ec.npy") && strstr (r.err, ".mtr"));
+  run_clear (&r);
+  ck_assert_int_eq (tt_count_entries (dir), 1); /* the model file only */
+  tt_rmtree (dir);
+}
+END_TEST
+
+START_TEST (test_route_stats)
+{
+  g_autofree char *dir = tt_tmpdir ();
+  g_autofree char *model = tiny_model (dir);
+  Run r = run ("route-stats", "-r", "topk,similarity", "-s", "hidden_dim=8", "-s",
+               "sequence_len=16", "-s", "tau=3", "-m", model, "-t", "64", NULL);
+  ck_assert_msg (r.status == 0, "%s", r.err);
+  ck_assert (strstr (r.out, "topk") && strstr (r.out, "similarity") && strstr (r.out, "fluct"));
+  run_clear (&r);
+  r = run ("route-stats", "-r", "recurrent", "-s", "hidden_dim=8", "-s", "recurrent_dim=8", "-s",
+           "sequence_len=16", "-m", model, "-t", "32", "--json", NULL);
+  ck_assert_msg (r.status == 0, "%s", r.err);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  ck_assert (json_parser_load_from_data (parser, r.out, -1, NULL));
+  JsonArray *a = json_node_get_array (json_parser_get_root (parser));
+  ck_assert_uint_eq (json_array_get_length (a), 1);
+  JsonObject *total = json_object_get_object_member (json_array_get_object_element (a, 0), "total");
+  double f = json_object_get_double_member (total, "fluctuation");
+  ck_assert (f >= 0 && f <= 1);
+  run_clear (&r);
+  r = run ("route-stats", "-r", "topk", "-s", "reuse=1", "-m", model, "-t", "32", NULL);
+  ck_assert_int_eq (r.status, 2);
+  ck_assert (strstr (r.err, "no router compared takes this key") != NULL);
+  run_clear (&r);
+  r = run ("route-stats", "-r", "zap", "-m", model, "-t", "32", NULL);
+  ck_assert_int_eq (r.status, 2);
+  run_clear (&r);
+  tt_rmtree (dir);
+}
+END_TEST
+
 static Suite *
 cli_suite (void)
 {
@@ -383,6 +542,9 @@ cli_suite (void)
     { "stats_values", test_stats_values },
     { "stats_shipped", test_stats_shipped },
     { "head", test_head },
+    { "gen", test_gen },
+    { "gen_errors", test_gen_errors_leave_nothing },
+    { "route_stats", test_route_stats },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
