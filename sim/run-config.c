@@ -3,9 +3,10 @@
 #include <string.h>
 
 #include "msim-error.h"
+#include "workload.h"
 
 static const char *const groups[] = { "topology", "model", "gpu",    "workload", "placement",
-                                      "engine",   "output", "sweep",    "offload", NULL };
+                                      "engine",   "output", "sweep",    "offload", "router", NULL };
 
 /* The trace cache of sweeps: path -> MsimTrace*. */
 static GMutex cache_lock;
@@ -192,7 +193,8 @@ load_workload (MsimRunConfig *cfg, GError **error)
   gint64 tokens, steps, prompt_len, offset;
   double mem_gib;
   g_autofree char *trace = NULL;
-  if (!msim_ini_get_string (ini, "workload", "trace", TRUE, NULL, &trace, error)
+  gboolean routed = msim_ini_has_group (ini, "router");
+  if (!msim_ini_get_string (ini, "workload", "trace", !routed, NULL, &trace, error)
       || !msim_ini_get_choice (ini, "workload", "phase", FALSE, 0, phases, &phase, error)
       || !msim_ini_get_int64 (ini, "workload", "tokens", FALSE, 4096, 1, G_GINT64_CONSTANT (1) << 32,
                               &tokens, error)
@@ -210,8 +212,29 @@ load_workload (MsimRunConfig *cfg, GError **error)
   o->prompt_len = (guint64) prompt_len;
   o->token_offset = (guint64) offset;
   msim_trace_set_memory_limit ((guint64) (mem_gib * 1073741824.0));
-  cfg->trace_path = msim_run_config_resolve (ini, trace);
+  if (routed && trace)
+    {
+      msim_ini_set_error (ini, error, "workload", "trace",
+                          "give either a trace here or a [router] group that generates one, not "
+                          "both");
+      return FALSE;
+    }
   GError *local = NULL;
+  if (routed)
+    {
+      /* Generated in memory, seeded by [engine] seed unless [router] has its own. */
+      guint64 need = o->token_offset + o->tokens * o->steps;
+      cfg->trace = msim_workload_generate_from_ini (ini, "router", cfg->model, need, cfg->seed,
+                                                    error);
+      if (cfg->trace == NULL)
+        return FALSE;
+      g_autofree char *name = NULL;
+      if (!msim_ini_get_string (ini, "router", "router", FALSE, NULL, &name, NULL) || !name)
+        msim_ini_get_string (ini, "router", "generator", FALSE, "?", &name, NULL);
+      cfg->trace_path = g_strdup_printf ("[router] %s", name);
+      return TRUE;
+    }
+  cfg->trace_path = msim_run_config_resolve (ini, trace);
   cfg->trace = load_trace (cfg->trace_path, &cfg->trace_shared, &local);
   if (cfg->trace == NULL)
     {
