@@ -278,7 +278,9 @@ check_workload (MsimRunConfig *cfg, GError **error)
       return FALSE;
     }
   guint gpus = msim_topology_n_gpus (cfg->topology);
-  if (o->tokens < gpus)
+  /* `moesim offload` decodes its own batch ([offload] batch); only the
+   * step engine needs a token per GPU. */
+  if (o->tokens < gpus && !msim_ini_has_group (ini, "offload"))
     {
       msim_ini_set_error (ini, error, "workload", "tokens",
                           "%" G_GUINT64_FORMAT " tokens per step cannot give each of %u GPUs a "

@@ -33,6 +33,7 @@ int msim_cmd_trace (int argc, char **argv);
 int msim_cmd_flows (int argc, char **argv);
 int msim_cmd_run (int argc, char **argv);
 int msim_cmd_sweep (int argc, char **argv);
+int msim_cmd_offload (int argc, char **argv);
 int msim_cmd_fidelity (int argc, char **argv);
 int msim_bench_collective (int argc, char **argv);
 

@@ -18,6 +18,8 @@ static const MsimCommand commands[] = {
   { "run", "simulate MoE inference steps from an experiment config", msim_cmd_run },
   { "sweep", "run a grid of configs in parallel, resumably (threads, shards, MPI)",
     msim_cmd_sweep },
+  { "offload", "decode with experts offloaded to host memory and cached on the GPUs",
+    msim_cmd_offload },
   { "flows", "simulate a CSV of flows on a topology (max-min or analytical)", msim_cmd_flows },
   { "fidelity", "simulate the published collective measurements in experiments/fidelity",
     msim_cmd_fidelity },
