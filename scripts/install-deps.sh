@@ -8,6 +8,15 @@ PKGS="meson ninja-build pkg-config gcc libc6-dev \
 libglib2.0-dev libigraph-dev libgsl-dev check libglpk-dev libjson-glib-dev \
 gnuplot-nox valgrind libopenmpi-dev openmpi-bin"
 
+# Optional: SimGrid and a C++ compiler for the cross-check of the flow model
+# against SimGrid (tests/simgrid/, suite "simgrid"; built only when found).
+# On request only: libsimgrid-dev pulls in the Boost headers and ns-3, about
+# 23 MB to download and 200 MB installed (~10 s from a near mirror).
+#   MSIM_WITH_SIMGRID=1 scripts/install-deps.sh
+if [ -n "${MSIM_WITH_SIMGRID:-}" ]; then
+  PKGS="$PKGS g++ libsimgrid-dev"
+fi
+
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

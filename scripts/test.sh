@@ -10,7 +10,10 @@
 #   MSIM_SKIP_MPI=1       skip the 2-rank mpirun sweep check
 set -u
 cd "$(dirname "$0")/.." || exit 2
-./scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 2; }
+# The test command installs the optional SimGrid too: the suite "simgrid"
+# cross-checks the flow model against it (tests/simgrid/README.md).
+MSIM_WITH_SIMGRID=1 ./scripts/install-deps.sh \
+  || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 2; }
 
 total_pass=0
 total_fail=0
