@@ -523,7 +523,9 @@ char **
 msim_ini_keys (const MsimIni *ini, const char *group)
 {
   char **keys = g_key_file_get_keys (ini->keyfile, group, NULL, NULL);
-  return keys ? keys : g_new0 (char *, 1);
+  if (keys == NULL)
+    keys = g_new0 (char *, 1);
+  return keys;
 }
 
 static char *
@@ -554,8 +556,14 @@ msim_ini_set_error (const MsimIni *ini, GError **error, const char *group, const
 {
   va_list ap;
   va_start (ap, format);
-  g_autofree char *msg = g_strdup_vprintf (format, ap);
+  g_autofree char *raw = g_strdup_vprintf (format, ap);
   va_end (ap);
+  /* Messages quote values, and a value can hold anything an escape makes
+   * (\n) or a wrapped error carries: keep the message one line of UTF-8. */
+  g_autofree char *msg = g_utf8_make_valid (raw, -1);
+  for (char *c = msg; *c; c++)
+    if (g_ascii_iscntrl (*c))
+      *c = '?';
   g_autofree char *loc = where (ini, group, key);
   g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s: %s", loc, msg);
 }
@@ -639,11 +647,33 @@ msim_ini_get_string (const MsimIni *ini, const char *group, const char *key, gbo
       *out = g_strdup (def);
       return TRUE;
     }
+  /* GKeyFile unescapes \s \n \t \r \\; for a value with an invalid
+   * escape followed by a trailing backslash it sets its GError twice (a
+   * GLib warning on stderr) and still returns a value.  Check the escapes
+   * here instead (found by tests/fuzz). */
+  g_autofree char *raw = g_key_file_get_value (ini->keyfile, group, key, NULL);
+  for (const char *c = raw; c && *c; c++)
+    if (*c == '\\')
+      {
+        c++;
+        if (*c != '\0' && strchr ("sntr\\", *c) != NULL)
+          continue;
+        g_autofree char *seq
+            = *c == '\0' ? g_strdup ("a backslash at the end")
+              : g_ascii_isprint (*c)
+                  ? g_strdup_printf ("'\\%c'", *c)
+                  : g_strdup_printf ("a backslash before byte 0x%02x", (guint)(guchar)*c);
+        msim_ini_set_error (ini, error, group, key,
+                            "invalid escape: %s (escapes are \\s \\n \\t \\r \\\\)", seq);
+        return FALSE;
+      }
   g_autoptr (GError) local = NULL;
   char *v = g_key_file_get_string (ini->keyfile, group, key, &local);
-  if (v == NULL)
+  if (v == NULL || local != NULL)
     {
-      msim_ini_set_error (ini, error, group, key, "%s", local->message);
+      g_free (v);
+      msim_ini_set_error (ini, error, group, key, "%s",
+                          local ? local->message : "cannot read the value");
       return FALSE;
     }
   if (required && *v == '\0')

@@ -401,8 +401,8 @@ load_engine (MsimRunConfig *cfg, GError **error)
   return TRUE;
 }
 
-MsimRunConfig *
-msim_run_config_load (const char *path, const char *const *sets, GError **error)
+static MsimRunConfig *
+load_config (const char *path, const char *const *sets, GError **error)
 {
   g_autoptr (MsimRunConfig) cfg = g_new0 (MsimRunConfig, 1);
   cfg->ini = msim_ini_load (path, error);
@@ -424,4 +424,24 @@ msim_run_config_load (const char *path, const char *const *sets, GError **error)
       || !check_workload (cfg, error) || !load_placement (cfg, error))
     return NULL;
   return g_steal_pointer (&cfg);
+}
+
+MsimRunConfig *
+msim_run_config_load (const char *path, const char *const *sets, GError **error)
+{
+  MsimRunConfig *cfg = load_config (path, sets, error);
+  /* Messages quote values, paths and names from the config, which escapes
+   * (\n) and file names can fill with anything, also through the errors
+   * of the readers it calls (topology, traces): keep every message one
+   * line of valid UTF-8, as the CLI promises (found by tests/fuzz). */
+  if (cfg == NULL && error != NULL && *error != NULL)
+    {
+      char *msg = g_utf8_make_valid ((*error)->message, -1);
+      for (char *c = msg; *c; c++)
+        if (g_ascii_iscntrl (*c))
+          *c = '?';
+      g_free ((*error)->message);
+      (*error)->message = msg;
+    }
+  return cfg;
 }

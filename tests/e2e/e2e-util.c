@@ -10,6 +10,7 @@ e2e_runv (const char *cwd, const char *const *args)
   const char *bin = g_getenv ("MOESIM_BIN");
   g_assert (bin != NULL);
   GPtrArray *argv = g_ptr_array_new ();
+  char *supp = NULL;
   if (g_getenv ("MSIM_UNDER_VALGRIND") != NULL)
     {
       g_ptr_array_add (argv, (gpointer) "valgrind");
@@ -17,20 +18,28 @@ e2e_runv (const char *cwd, const char *const *args)
       g_ptr_array_add (argv, (gpointer) "--error-exitcode=99");
       g_ptr_array_add (argv, (gpointer) "--leak-check=full");
       g_ptr_array_add (argv, (gpointer) "--errors-for-leak-kinds=definite");
+      /* The project's suppressions, as the valgrind test setup uses. */
+      const char *root = g_getenv ("MOESIM_DATA_DIR");
+      if (root != NULL)
+        {
+          supp = g_strdup_printf ("--suppressions=%s/tests/valgrind.supp", root);
+          g_ptr_array_add (argv, supp);
+        }
     }
-  g_ptr_array_add (argv, (gpointer) bin);
+  g_ptr_array_add (argv, (gpointer)bin);
   for (const char *const *a = args; *a; a++)
-    g_ptr_array_add (argv, (gpointer) *a);
+    g_ptr_array_add (argv, (gpointer)*a);
   g_ptr_array_add (argv, NULL);
   E2eRun r = { -1, NULL, NULL };
   int wait_status = 0;
   GError *error = NULL;
-  if (!g_spawn_sync (cwd, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &r.out,
+  if (!g_spawn_sync (cwd, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &r.out,
                      &r.err, &wait_status, &error))
     g_error ("spawn failed: %s", error->message);
   if (WIFEXITED (wait_status))
     r.status = WEXITSTATUS (wait_status);
   g_ptr_array_free (argv, TRUE);
+  g_free (supp);
   return r;
 }
 
@@ -41,10 +50,10 @@ e2e_run (const char *cwd, const char *first_arg, ...)
   va_list ap;
   va_start (ap, first_arg);
   for (const char *a = first_arg; a; a = va_arg (ap, const char *))
-    g_ptr_array_add (args, (gpointer) a);
+    g_ptr_array_add (args, (gpointer)a);
   va_end (ap);
   g_ptr_array_add (args, NULL);
-  E2eRun r = e2e_runv (cwd, (const char *const *) args->pdata);
+  E2eRun r = e2e_runv (cwd, (const char *const *)args->pdata);
   g_ptr_array_free (args, TRUE);
   return r;
 }
