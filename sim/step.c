@@ -448,6 +448,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
   g_autofree guint *served = g_new (guint, n * k); /* GPU serving each assignment */
   g_autofree guint *newloc = g_new (guint, n);
   g_autofree guint64 *here = g_new (guint64, G);
+  g_autofree MsimTask **gate = g_new (MsimTask *, G);
 
   for (guint blk = 0; blk < run->n_blocks; blk++)
     {
@@ -467,7 +468,6 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
           br.moe_index = moe_l;
           br.attn = g_new0 (MsimTask *, G);
           br.expert = g_new0 (MsimTask *, G);
-          MsimTask **gate = g_newa (MsimTask *, G);
           memset (gate, 0, sizeof (MsimTask *) * G);
 
           /* Attention (+ gate, shared experts / dense FFN) on every GPU. */
@@ -761,6 +761,38 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
             return NULL;
           }
     }
+
+  /* The whole step graph is built before it runs: estimate its memory and
+   * refuse what would not fit, before allocating anything.  Per block and
+   * micro-batch: about 8 tasks per GPU (~200 bytes each with their
+   * dependency lists) and two all-to-alls of up to min(G^2, k tokens)
+   * transfers (~96 bytes), plus the G x G byte matrices built for them. */
+  if (G > 4096)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                   "the step engine handles up to 4096 GPUs (its all-to-all matrices grow as the "
+                   "square), the topology has %u",
+                   G);
+      return NULL;
+    }
+  {
+    double per_block
+        = 8.0 * G * 200.0
+          + 2.0 * MIN ((double) G * G, (double) options->tokens * model->top_k) * 96.0;
+    double est = per_block * model->layers * options->microbatches * options->steps
+                 + 4.0 * (double) G * G * 8.0 + (double) options->tokens * 64.0;
+    double limit = (double) msim_trace_get_memory_limit ();
+    if (est > limit)
+      {
+        g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                     "the run would need about %.1f GiB of working memory (%u steps x %d blocks "
+                     "x %u micro-batches on %u GPUs), beyond the limit of %.1f GiB "
+                     "([workload] memory_limit_gib); simulate fewer steps per run",
+                     est / 1073741824.0, options->steps, model->layers, options->microbatches, G,
+                     limit / 1073741824.0);
+        return NULL;
+      }
+  }
 
   g_autoptr (MsimStepRun) run = g_new0 (MsimStepRun, 1);
   run->map = map;

@@ -9,6 +9,7 @@
 
 #include "ini.h"
 #include "msim-error.h"
+#include "msim-json.h"
 #include "run-config.h"
 #include "step.h"
 
@@ -349,9 +350,7 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
     }
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  char *line = json_generator_to_data (gen, NULL);
+  char *line = msim_json_to_data (root, FALSE);
   return line;
 }
 
@@ -543,12 +542,10 @@ msim_sweep_merge (MsimSweep *sweep, const char *dir, GError **error)
   for (char **m = sweep->metrics; *m; m++)
     g_string_append_printf (csv, ",%s", *m);
   g_string_append (csv, ",error\n");
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
   for (guint p = 0; p < sweep->n_points; p++)
     {
       JsonNode *n = g_hash_table_lookup (by_index, GINT_TO_POINTER ((int)p));
-      json_generator_set_root (gen, n);
-      g_autofree char *line = json_generator_to_data (gen, NULL);
+      g_autofree char *line = msim_json_to_data (n, FALSE);
       g_string_append_printf (jsonl, "%s\n", line);
       JsonObject *o = json_node_get_object (n);
       g_string_append_printf (csv, "%u", p);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -465,16 +466,26 @@ msim_trace_load_format (const char *path, MsimTraceFormat format, GError **error
                    path);
       return NULL;
     }
+  /* A FIFO or device would block in open() or never end: refuse anything
+   * but a regular file (checked on the descriptor below, against races). */
+  int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
   /* A private writable mapping of a read-only descriptor: pages are shared
    * with the page cache until written, and writes (a router editing a loaded
    * trace) go to private copies, never to the file.  g_mapped_file_new
    * (path, TRUE) would open the file O_RDWR and fail on read-only traces. */
-  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  int fd = g_open (path, flags, 0);
   if (fd < 0)
     {
       int saved = errno;
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s: cannot open: %s", path,
                    g_strerror (saved));
+      return NULL;
+    }
+  struct stat st;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_IO, "%s: not a regular file", path);
       return NULL;
     }
   g_autoptr (GError) local = NULL;

@@ -109,9 +109,9 @@ bench_queue (int argc, char **argv)
   if (!msim_cli_parse (ctx, &argc, &argv))
     return 2;
   if (prefill < 1 || ops < 1 || runs < 1 || runs > 1000 || seed < 0 || cancel_pct < 1
-      || cancel_pct > 100 || prefill > 100000000 || ops > G_GINT64_CONSTANT (10000000000))
+      || cancel_pct > 100 || prefill > 10000000 || ops > G_GINT64_CONSTANT (10000000000))
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
-                                       "bench queue: --prefill must be in 1..1e8, --ops in "
+                                       "bench queue: --prefill must be in 1..1e7, --ops in "
                                        "1..1e10, --runs in 1..1000, --cancel-percent in 1..100, "
                                        "--seed >= 0"));
 
@@ -302,10 +302,10 @@ bench_network (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!msim_cli_parse (ctx, &argc, &argv))
     return 2;
-  if (gpus < 2 || gpus > 4096 || !(skew >= 0.0 && skew <= 10.0) || runs < 1 || runs > 100
+  if (gpus < 2 || gpus > 2048 || !(skew >= 0.0 && skew <= 10.0) || runs < 1 || runs > 100
       || seed < 0 || !(mean_mib > 0.0 && mean_mib <= 1e6) || !(bw_gbps > 0.0 && bw_gbps < 1e6))
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
-                                       "bench network: --gpus must be in 2..4096, --skew in "
+                                       "bench network: --gpus must be in 2..2048, --skew in "
                                        "0..10, --runs in 1..100, --seed >= 0, --mean-mib in "
                                        "(0, 1e6], --bandwidth in (0, 1e6)"));
   gboolean do_switch

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "ini.h"
 #include "msim-error.h"
+#include "msim-json.h"
 #include "run-config.h"
 #include "step.h"
 
@@ -72,10 +73,7 @@ msim_cmd_run (int argc, char **argv)
   json_object_set_string_member (obj, "config", argv[1]);
   json_object_set_string_member (obj, "trace", cfg->trace_path);
   json_object_set_string_member (obj, "placement_policy", cfg->placement_policy);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_pretty (gen, TRUE);
-  json_generator_set_root (gen, root);
-  g_autofree char *json = json_generator_to_data (gen, NULL);
+  g_autofree char *json = msim_json_to_data (root, TRUE);
   g_autofree char *csv = msim_step_run_to_csv (run);
   g_autofree char *tl = timeline ? msim_step_run_timeline (run) : NULL;
 

@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "generators.h"
 #include "msim-error.h"
+#include "msim-json.h"
 #include "router.h"
 #include "trace.h"
 #include "workload.h"
@@ -353,10 +354,7 @@ stats_json (const MsimTrace *t, const char *path)
   json_builder_end_array (b);
   json_builder_end_object (b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_pretty (gen, TRUE);
-  json_generator_set_root (gen, root);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
+  g_autofree char *text = msim_json_to_data (root, TRUE);
   return g_strconcat (text, "\n", NULL);
 }
 
@@ -764,10 +762,7 @@ report_json (const MsimWorkload *w)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   msim_router_report_to_json (w->report, b);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_pretty (gen, TRUE);
-  json_generator_set_root (gen, root);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
+  g_autofree char *text = msim_json_to_data (root, TRUE);
   return g_strconcat (text, "\n", NULL);
 }
 
@@ -1048,10 +1043,7 @@ trace_route_stats (int argc, char **argv)
         msim_router_report_to_json (((MsimWorkload *)g_ptr_array_index (reports, i))->report, b);
       json_builder_end_array (b);
       g_autoptr (JsonNode) root = json_builder_get_root (b);
-      g_autoptr (JsonGenerator) gen = json_generator_new ();
-      json_generator_set_pretty (gen, TRUE);
-      json_generator_set_root (gen, root);
-      g_autofree char *text = json_generator_to_data (gen, NULL);
+      g_autofree char *text = msim_json_to_data (root, TRUE);
       printf ("%s\n", text);
       return 0;
     }
@@ -1179,10 +1171,7 @@ trace_fit (int argc, char **argv)
         }
       json_builder_end_object (b);
       g_autoptr (JsonNode) root = json_builder_get_root (b);
-      g_autoptr (JsonGenerator) gen = json_generator_new ();
-      json_generator_set_pretty (gen, TRUE);
-      json_generator_set_root (gen, root);
-      g_autofree char *text = json_generator_to_data (gen, NULL);
+      g_autofree char *text = msim_json_to_data (root, TRUE);
       g_string_append_printf (s, "%s\n", text);
     }
   else

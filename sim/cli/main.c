@@ -34,7 +34,13 @@ msim_cli_fail (GError *error)
   int status = msim_error_exit_status (error);
   if (status == 0)
     status = 1;
-  g_printerr ("moesim: error: %s\n", error ? error->message : "unknown error");
+  /* One line, whatever the message echoes (a path with a newline...). */
+  GString *msg = g_string_new (error ? error->message : "unknown error");
+  for (gsize i = 0; i < msg->len; i++)
+    if ((guchar) msg->str[i] < 0x20 || msg->str[i] == 0x7f)
+      msg->str[i] = '?';
+  g_printerr ("moesim: error: %s\n", msg->str);
+  g_string_free (msg, TRUE);
   g_clear_error (&error);
   return status;
 }
