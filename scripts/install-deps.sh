@@ -6,7 +6,7 @@ set -eu
 
 PKGS="meson ninja-build pkg-config gcc libc6-dev \
 libglib2.0-dev libigraph-dev libgsl-dev check libglpk-dev libjson-glib-dev \
-gnuplot-nox valgrind libopenmpi-dev openmpi-bin"
+gnuplot-nox valgrind libopenmpi-dev openmpi-bin cppcheck"
 
 # Optional: SimGrid and a C++ compiler for the cross-check of the flow model
 # against SimGrid (tests/simgrid/, suite "simgrid"; built only when found).

@@ -8,6 +8,7 @@
 #   MSIM_SKIP_VALGRIND=1  skip the valgrind run (it is the slow one)
 #   MSIM_SKIP_ASAN=1      skip the sanitizer build
 #   MSIM_SKIP_MPI=1       skip the 2-rank mpirun sweep check
+#   MSIM_SKIP_FUZZ=1      skip the bounded fuzzing run (MSIM_FUZZ_SECONDS per harness)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 # The test command installs the optional SimGrid too: the suite "simgrid"
@@ -93,6 +94,21 @@ if [ -z "${MSIM_SKIP_MPI:-}" ]; then
   echo "mpi sweep (2 ranks = 1 process): $mp passed, $mf failed"
   total_pass=$((total_pass + mp))
   total_fail=$((total_fail + mf))
+fi
+
+# 5. Static analysis with the documented cppcheck profile.
+if ./scripts/lint.sh; then lp=1; lf=0; else lp=0; lf=1; fi
+echo "lint: $lp passed, $lf failed"
+total_pass=$((total_pass + lp))
+total_fail=$((total_fail + lf))
+
+# 6. Fuzzing, bounded: each libFuzzer harness for MSIM_FUZZ_SECONDS
+#    (default 20 s in CI) from its seed corpus and the regressions.
+if [ -z "${MSIM_SKIP_FUZZ:-}" ]; then
+  if ./scripts/fuzz.sh "${MSIM_FUZZ_SECONDS:-20}"; then fp=1; ff=0; else fp=0; ff=1; fi
+  echo "fuzz: $fp passed, $ff failed"
+  total_pass=$((total_pass + fp))
+  total_fail=$((total_fail + ff))
 fi
 
 echo "$total_pass passed, $total_fail failed"
