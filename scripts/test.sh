@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what moesim needs, builds it, and runs the whole test suite three
 # ways: a normal build (warnings are errors), an address+undefined sanitizer
-# build, and the normal build under valgrind memcheck.  Ends with one line
-# "N passed, N failed" (totals over the three runs) and a non-zero status if
+# build, and the normal build under valgrind memcheck; then a 2-rank MPI
+# sweep, cppcheck and a bounded libFuzzer run.  Ends with one line
+# "N passed, N failed" (totals over all of them) and a non-zero status if
 # anything failed.
 #
 #   MSIM_SKIP_VALGRIND=1  skip the valgrind run (it is the slow one)
