@@ -34,6 +34,10 @@ int msim_cmd_flows (int argc, char **argv);
 int msim_cmd_run (int argc, char **argv);
 int msim_cmd_sweep (int argc, char **argv);
 int msim_cmd_offload (int argc, char **argv);
+int msim_cmd_place (int argc, char **argv);
+int msim_cmd_affinity (int argc, char **argv);
+int msim_cmd_lrc (int argc, char **argv);
+int msim_bench_place (int argc, char **argv);
 int msim_cmd_fidelity (int argc, char **argv);
 int msim_bench_collective (int argc, char **argv);
 

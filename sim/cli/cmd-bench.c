@@ -494,6 +494,7 @@ msim_cmd_bench (int argc, char **argv)
                     "  network   max-min network solver on an AllToAllv (flows/s)\n"
                     "  step      one Mixtral-8x7B prefill step on 64 GPUs (wall time)\n"
                     "  collective  one collective: simulated time, algbw, busbw (nccl-tests)\n"
+                    "  place     placement policies: default heuristic vs GLPK ILP\n"
                     "\nRun 'moesim bench WHAT --help' for options.\n");
       return argc < 2 ? 2 : 0;
     }
@@ -508,8 +509,10 @@ msim_cmd_bench (int argc, char **argv)
     return bench_step (argc - 1, argv + 1);
   if (strcmp (what, "collective") == 0)
     return msim_bench_collective (argc - 1, argv + 1);
+  if (strcmp (what, "place") == 0)
+    return msim_bench_place (argc - 1, argv + 1);
   g_printerr ("moesim: error: bench: unknown benchmark '%s' (known: queue, network, step, "
-              "collective)\n",
+              "collective, place)\n",
               what);
   return 2;
 }
