@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "msim-error.h"
+#include "analysis-util.h"
+#include "placement.h"
 #include "workload.h"
 
 static const char *const groups[] = { "topology", "model", "gpu",    "workload", "placement",
@@ -46,7 +48,7 @@ load_trace (const char *path, gboolean *shared, GError **error)
 static const char *const topology_keys[] = { "file", "preset", "override.*", NULL };
 static const char *const workload_keys[]
     = { "trace", "phase", "tokens", "steps", "prompt_len", "offset", "memory_limit_gib", NULL };
-static const char *const placement_keys[] = { "policy", NULL };
+static const char *const placement_keys[] = { "policy", "file", "fit_trace", "option.*", NULL };
 static const char *const engine_keys[]
     = { "scheme",          "network",        "alltoall",     "alltoall_window",
         "alltoall_subflows", "alltoall_spray", "microbatches", "capacity_factor",
@@ -304,50 +306,176 @@ check_workload (MsimRunConfig *cfg, GError **error)
   return TRUE;
 }
 
+/* MsimPlacement (primary GPU and extra copies) to the step engine's map. */
+static MsimExpertMap *
+expert_map_from_placement (const MsimPlacement *p)
+{
+  guint L = msim_placement_layers (p), E = msim_placement_experts (p);
+  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+  for (guint l = 0; l < L; l++)
+    for (guint e = 0; e < E; e++)
+      {
+        GArray *a = g_array_new (FALSE, FALSE, sizeof (guint));
+        for (guint r = 0; r < msim_placement_n_replicas (p, l, e); r++)
+          {
+            guint g = msim_placement_replica_gpu (p, l, e, r);
+            g_array_append_val (a, g);
+          }
+        g_ptr_array_add (lists, a);
+      }
+  return msim_expert_map_new (L, E, (GArray *const *) lists->pdata);
+}
+
+/* Fits placement policy @spec (a built-in name or plugin:PATH) on the
+ * workload trace, or on the traces of `fit_trace` (fit on some categories,
+ * run on another). */
+static MsimPlacement *
+fit_placement (MsimRunConfig *cfg, const char *spec, GError **error)
+{
+  const MsimIni *ini = cfg->ini;
+  GError *local = NULL;
+  g_autoptr (MsimPlacementPlugin) plugin = NULL;
+  const MsimPlacementPolicy *policy = msim_placement_policy_resolve (spec, &plugin, &local);
+  if (policy == NULL)
+    {
+      msim_ini_set_error (ini, error, "placement", "policy", "%s", local->message);
+      g_error_free (local);
+      return NULL;
+    }
+  g_autoptr (MsimTrace) fit = NULL;
+  g_autofree char *fit_list = NULL;
+  if (!msim_ini_get_string (ini, "placement", "fit_trace", FALSE, NULL, &fit_list, error))
+    return NULL;
+  if (fit_list)
+    {
+      g_auto (GStrv) parts = g_strsplit (fit_list, ";", -1);
+      g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+      for (char **p = parts; *p; p++)
+        {
+          g_strstrip (*p);
+          if (**p)
+            g_ptr_array_add (paths, msim_run_config_resolve (ini, *p));
+        }
+      g_ptr_array_add (paths, NULL);
+      fit = msim_analysis_load_traces ((const char *const *) paths->pdata,
+                                       (guint) cfg->model->experts, &local);
+      if (fit == NULL)
+        {
+          msim_ini_set_error (ini, error, "placement", "fit_trace", "%s", local->message);
+          g_error_free (local);
+          return NULL;
+        }
+    }
+  const MsimTrace *trace = fit ? fit : cfg->trace;
+  g_autoptr (MsimClusterShape) shape = msim_cluster_shape_new_from_topology (cfg->topology, error);
+  if (shape == NULL)
+    return NULL;
+  g_autoptr (MsimPlacementProblem) problem
+      = msim_placement_problem_new (trace, shape, cfg->seed, &local);
+  if (problem == NULL)
+    {
+      msim_ini_set_error (ini, error, "placement", fit ? "fit_trace" : "policy", "%s",
+                          local->message);
+      g_error_free (local);
+      return NULL;
+    }
+  GStrvBuilder *ob = g_strv_builder_new ();
+  g_auto (GStrv) keys = msim_ini_keys (ini, "placement");
+  for (char **k = keys; *k; k++)
+    if (g_str_has_prefix (*k, "option."))
+      {
+        g_autofree char *v = g_key_file_get_value (msim_ini_keyfile (ini), "placement", *k, NULL);
+        g_autofree char *kv = g_strdup_printf ("%s=%s", *k + strlen ("option."), v);
+        g_strv_builder_add (ob, kv);
+      }
+  g_auto (GStrv) options = g_strv_builder_end (ob);
+  g_strv_builder_unref (ob);
+  MsimPlacement *p = msim_placement_run (policy, (const char *const *) options, problem, NULL,
+                                         &local);
+  if (p == NULL)
+    {
+      msim_ini_set_error (ini, error, "placement", "policy", "%s", local->message);
+      g_error_free (local);
+    }
+  return p;
+}
+
 static gboolean
 load_placement (MsimRunConfig *cfg, GError **error)
 {
   const MsimIni *ini = cfg->ini;
   if (!msim_ini_check_keys (ini, "placement", placement_keys, error))
     return FALSE;
-  static const char *const policies[] = { "contiguous", "round-robin", NULL };
-  int policy;
-  if (!msim_ini_get_choice (ini, "placement", "policy", FALSE, 0, policies, &policy, error))
+  g_autofree char *policy = NULL, *file = NULL;
+  if (!msim_ini_get_string (ini, "placement", "policy", FALSE, "contiguous", &policy, error)
+      || !msim_ini_get_string (ini, "placement", "file", FALSE, NULL, &file, error))
     return FALSE;
   guint G = msim_topology_n_gpus (cfg->topology);
   guint E = (guint) cfg->model->experts;
   guint L = (guint) msim_model_spec_n_moe_layers (cfg->model);
-  if (policy == 0 && E % G != 0 && G % E != 0)
+  if (file && msim_ini_has_key (ini, "placement", "policy"))
     {
-      msim_ini_set_error (ini, error, "placement", "policy",
-                          "contiguous placement needs the experts (%u) to divide evenly over the "
-                          "GPUs (%u), or the GPUs over the experts",
-                          E, G);
+      msim_ini_set_error (ini, error, "placement", "file",
+                          "give a placement file or a policy, not both");
       return FALSE;
     }
-  cfg->placement_policy = g_strdup (policies[policy]);
-  /* contiguous: expert e on GPU e / (E/G).  With fewer experts than GPUs,
-   * the GPUs form G/E expert-parallel groups of E consecutive GPUs, each
-   * holding every expert once (expert e on the GPUs g with g mod E = e), as
-   * DeepSpeed-MoE combines expert and data parallelism; tokens use the copy
-   * on their own GPU or host when there is one.
-   * round-robin: expert e on GPU e mod G. */
-  g_autoptr (GPtrArray) lists = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
-  for (guint l = 0; l < L; l++)
-    for (guint e = 0; e < E; e++)
-      {
-        GArray *a = g_array_new (FALSE, FALSE, sizeof (guint));
-        if (policy == 0 && E < G)
-          for (guint g = e; g < G; g += E)
-            g_array_append_val (a, g);
-        else
+  if (file)
+    {
+      g_autofree char *path = msim_run_config_resolve (ini, file);
+      GError *local = NULL;
+      g_autoptr (MsimPlacement) p = msim_placement_load (path, L, E, G, &local);
+      if (p == NULL)
+        {
+          msim_ini_set_error (ini, error, "placement", "file", "%s", local->message);
+          g_error_free (local);
+          return FALSE;
+        }
+      cfg->placement_policy = g_strdup_printf ("file:%s", file);
+      cfg->placement = expert_map_from_placement (p);
+      return TRUE;
+    }
+  if (strcmp (policy, "contiguous") == 0 || strcmp (policy, "round-robin") == 0)
+    {
+      gboolean contiguous = policy[0] == 'c';
+      if (contiguous && E % G != 0 && G % E != 0)
+        {
+          msim_ini_set_error (ini, error, "placement", "policy",
+                              "contiguous placement needs the experts (%u) to divide evenly over "
+                              "the GPUs (%u), or the GPUs over the experts",
+                              E, G);
+          return FALSE;
+        }
+      /* contiguous: expert e on GPU e / (E/G).  With fewer experts than
+       * GPUs, the GPUs form G/E expert-parallel groups of E consecutive
+       * GPUs, each holding every expert once (expert e on the GPUs g with
+       * g mod E = e), as DeepSpeed-MoE combines expert and data
+       * parallelism; tokens use the copy on their own GPU or host when
+       * there is one.  round-robin: expert e on GPU e mod G. */
+      g_autoptr (GPtrArray) lists
+          = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
+      for (guint l = 0; l < L; l++)
+        for (guint e = 0; e < E; e++)
           {
-            guint g = policy == 0 ? e / (E / G) : e % G;
-            g_array_append_val (a, g);
+            GArray *a = g_array_new (FALSE, FALSE, sizeof (guint));
+            if (contiguous && E < G)
+              for (guint g = e; g < G; g += E)
+                g_array_append_val (a, g);
+            else
+              {
+                guint g = contiguous ? e / (E / G) : e % G;
+                g_array_append_val (a, g);
+              }
+            g_ptr_array_add (lists, a);
           }
-        g_ptr_array_add (lists, a);
-      }
-  cfg->placement = msim_expert_map_new (L, E, (GArray *const *) lists->pdata);
+      cfg->placement_policy = g_strdup (policy);
+      cfg->placement = msim_expert_map_new (L, E, (GArray *const *) lists->pdata);
+      return TRUE;
+    }
+  g_autoptr (MsimPlacement) p = fit_placement (cfg, policy, error);
+  if (p == NULL)
+    return FALSE;
+  cfg->placement_policy = g_strdup (policy);
+  cfg->placement = expert_map_from_placement (p);
   return TRUE;
 }
 
