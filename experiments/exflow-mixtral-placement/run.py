@@ -34,8 +34,8 @@ SHAPES = [("2 GPUs", 2, 1), ("4 GPUs", 4, 1), ("8 GPUs", 8, 1), ("2 nodes x 4 GP
 
 def find_moesim():
     candidates = [os.environ.get("MOESIM"),
-                  os.path.join(ROOT, "build", "sim", "moesim"),
-                  os.path.join(ROOT, "build-analysis", "tests", "analysis", "moesim-analysis-dev")]
+                  os.path.join(ROOT, "build-release", "sim", "moesim"),
+                  os.path.join(ROOT, "build", "sim", "moesim")]
     for c in candidates:
         if not c or not os.access(c, os.X_OK):
             continue
