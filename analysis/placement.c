@@ -343,11 +343,20 @@ line_has_letter (const char *s)
 }
 
 static gboolean
-check_dim (const char *name, guint64 seen_max, guint given, const char *what, guint *out,
-           GError **error)
+check_dim (const char *name, guint64 seen_max, guint given, const char *what, guint64 limit,
+           guint *out, GError **error)
 {
   if (given == 0)
     {
+      /* Taken from the file: refuse ids that would size arrays absurdly
+       * before anything is allocated from them. */
+      if (seen_max >= limit)
+        {
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                       "%s: %s %" G_GUINT64_FORMAT " is beyond the limit of %" G_GUINT64_FORMAT,
+                       name, what, seen_max, limit - 1);
+          return FALSE;
+        }
       *out = (guint)(seen_max + 1);
       return TRUE;
     }
@@ -362,9 +371,32 @@ check_dim (const char *name, guint64 seen_max, guint given, const char *what, gu
   return TRUE;
 }
 
+static MsimPlacement *load_data (const char *data, gsize length, const char *name,
+                                  guint layers, guint experts, guint gpus, GError **error);
+
+/* Messages echo file contents: keep them one line of valid UTF-8. */
 MsimPlacement *
 msim_placement_load_data (const char *data, gsize length, const char *name, guint layers,
                           guint experts, guint gpus, GError **error)
+{
+  GError *local = NULL;
+  MsimPlacement *p = load_data (data, length, name, layers, experts, gpus, &local);
+  if (p == NULL && local != NULL)
+    {
+      char *valid = g_utf8_make_valid (local->message, -1);
+      for (char *c = valid; *c; c++)
+        if ((guchar)*c < 0x20)
+          *c = '?';
+      g_free (local->message);
+      local->message = valid;
+      g_propagate_error (error, local);
+    }
+  return p;
+}
+
+static MsimPlacement *
+load_data (const char *data, gsize length, const char *name, guint layers, guint experts,
+           guint gpus, GError **error)
 {
   g_autofree char *text = g_strndup (data, length);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
@@ -512,9 +544,9 @@ msim_placement_load_data (const char *data, gsize length, const char *name, guin
       max_g = MAX (max_g, r->gpu);
     }
   guint L, E, G;
-  if (!check_dim (name, max_l, layers, "layer", &L, error)
-      || !check_dim (name, max_e, experts, "expert", &E, error)
-      || !check_dim (name, max_g, gpus, "GPU", &G, error))
+  if (!check_dim (name, max_l, layers, "layer", 100000, &L, error)
+      || !check_dim (name, max_e, experts, "expert", 65536, &E, error)
+      || !check_dim (name, max_g, gpus, "GPU", MSIM_TOPOLOGY_MAX_GPUS, &G, error))
     {
       /* Name the offending line too. */
       guint64 lim_l = layers ? layers : G_MAXUINT64, lim_e = experts ? experts : G_MAXUINT64,
@@ -522,7 +554,8 @@ msim_placement_load_data (const char *data, gsize length, const char *name, guin
       for (guint i = 0; i < rows->len; i++)
         {
           const CsvRow *r = &g_array_index (rows, CsvRow, i);
-          if (r->layer >= lim_l || r->expert >= lim_e || r->gpu >= lim_g)
+          if (r->layer >= MIN (lim_l, 100000) || r->expert >= MIN (lim_e, 65536)
+              || r->gpu >= MIN (lim_g, (guint64)MSIM_TOPOLOGY_MAX_GPUS))
             {
               g_prefix_error (error, "line %u: ", r->line);
               break;

@@ -33,6 +33,16 @@ flow_row_free (gpointer p)
   g_free (r);
 }
 
+/* At most 60 characters of @text (valid UTF-8) for a message, cut on a
+ * character boundary so the message stays valid UTF-8. (transfer full) */
+static char *
+excerpt60 (const char *text)
+{
+  if (g_utf8_strlen (text, -1) <= 60)
+    return g_strdup (text);
+  return g_utf8_substring (text, 0, 60);
+}
+
 /* A GPU index ("3") or a vertex name ("node0.nic1"). */
 static gboolean
 parse_endpoint (MsimTopology *topo, const char *text, guint *vertex)
@@ -59,6 +69,7 @@ parse_endpoint (MsimTopology *topo, const char *text, guint *vertex)
 static GPtrArray *
 parse_flows (const char *data, gsize len, const char *path, MsimTopology *topo, GError **error)
 {
+  char *ex = NULL; /* message excerpts, freed right after use */
   const char *bad = NULL;
   if (!g_utf8_validate_len (data, len, &bad))
     {
@@ -92,8 +103,9 @@ parse_flows (const char *data, gsize len, const char *path, MsimTopology *topo, 
           if (!ok)
             {
               g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                           "%s:%u: expected the header 'id,src,dst,bytes,start_s', got '%.60s'",
-                           path, ln + 1, line);
+                           "%s:%u: expected the header 'id,src,dst,bytes,start_s', got '%s'",
+                           path, ln + 1, ex = excerpt60 (line));
+              g_free (ex);
               return NULL;
             }
           header = TRUE;
@@ -126,8 +138,9 @@ parse_flows (const char *data, gsize len, const char *path, MsimTopology *topo, 
       g_ptr_array_add (rows, r);
       if (!g_hash_table_add (ids, r->id))
         {
-          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: duplicate flow id '%.60s'",
-                       path, ln + 1, r->id);
+          g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT, "%s:%u: duplicate flow id '%s'",
+                       path, ln + 1, ex = excerpt60 (r->id));
+          g_free (ex);
           return NULL;
         }
       const char *names[] = { "src", "dst" };
@@ -136,17 +149,20 @@ parse_flows (const char *data, gsize len, const char *path, MsimTopology *topo, 
         if (!parse_endpoint (topo, cells[1 + k], ends[k]))
           {
             g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                         "%s:%u: %s '%.60s' is neither a GPU index in 0..%u nor a vertex of the "
+                         "%s:%u: %s '%s' is neither a GPU index in 0..%u nor a vertex of the "
                          "topology",
-                         path, ln + 1, names[k], cells[1 + k], msim_topology_n_gpus (topo) - 1);
+                         path, ln + 1, names[k], ex = excerpt60 (cells[1 + k]),
+                         msim_topology_n_gpus (topo) - 1);
+            g_free (ex);
             return NULL;
           }
       double start_s;
       if (!msim_parse_double (cells[3], &r->bytes) || r->bytes < 0.0 || r->bytes > 1e18)
         {
           g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
-                       "%s:%u: bytes must be a finite number in [0, 1e18], got '%.60s'", path,
-                       ln + 1, cells[3]);
+                       "%s:%u: bytes must be a finite number in [0, 1e18], got '%s'", path,
+                       ln + 1, ex = excerpt60 (cells[3]));
+          g_free (ex);
           return NULL;
         }
       if (!msim_parse_double (cells[4], &start_s) || start_s < 0.0
