@@ -175,6 +175,7 @@ struct _MsimNetwork
   HeapItem *pq; /* solve's lazy min-heap of links */
   guint32 pq_len, pq_cap;
   GArray *done;
+  GArray *done_spare; /* the previous batch's array, kept to reuse its storage */
 
   double restart_level; /* smallest rate removed since the last solve */
   gboolean dirty;
@@ -1032,14 +1033,17 @@ network_advance (gpointer state, MsimTime now)
    * they start cannot see a half-updated state. */
   if (net->done->len > 0)
     {
-      g_autoptr (GArray) batch = net->done;
-      net->done = g_array_new (FALSE, FALSE, sizeof (Done));
+      GArray *batch = net->done;
+      net->done = net->done_spare;
+      net->done_spare = NULL;
       for (guint k = 0; k < batch->len; k++)
         {
           Done *d = &g_array_index (batch, Done, k);
           if (d->done)
             d->done (net, &d->info, d->data);
         }
+      g_array_set_size (batch, 0);
+      net->done_spare = batch;
     }
 }
 
@@ -1080,6 +1084,7 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->resched = g_new (guint32, n_links);
   net->done = g_array_new (FALSE, FALSE, sizeof (Done));
+  net->done_spare = g_array_new (FALSE, FALSE, sizeof (Done));
   net->restart_level = G_MAXDOUBLE;
   msim_engine_add_model (engine, &network_class, net);
   return net;
@@ -1112,6 +1117,8 @@ msim_network_free (MsimNetwork *net)
   g_array_free (net->new_flows, TRUE);
   g_free (net->resched);
   g_array_free (net->done, TRUE);
+  if (net->done_spare != NULL)
+    g_array_free (net->done_spare, TRUE);
   g_free (net);
 }
 

@@ -196,7 +196,9 @@ pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
   if (run->pick_first == NULL)
     return pick_slow (run, l, e, cur, token);
   gsize i = ((gsize)l * run->E + e) * run->G + cur;
-  return run->pick_pool[run->pick_first[i] + token % run->pick_count[i]];
+  guint32 c = run->pick_count[i];
+  /* One candidate is the common case: skip the 64-bit division. */
+  return run->pick_pool[run->pick_first[i] + (c == 1 ? 0 : token % c)];
 }
 
 /* Tabulates pick_slow() for every (layer, expert, GPU) when the table is
