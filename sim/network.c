@@ -166,7 +166,8 @@ struct _MsimNetwork
   GArray *bn_links; /* links with bottlenecked flows (may hold stale entries) */
   guint32 *touched; /* solve scratch: links touched by this batch */
   guint32 n_touched;
-  GArray *upper;     /* solve scratch */
+  guint32 *upper;    /* solve scratch: the restarted bottleneck links (<= n_links) */
+  guint32 n_upper;
   GArray *new_flows; /* flows activated since the last solve */
   guint32 *resched;  /* links whose completion must be recomputed */
   guint32 n_resched;
@@ -711,7 +712,7 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
   net->epoch++;
   /* The restarted part: bottleneck links at or above lambda.  Their flows
    * are unfrozen; everything slower keeps its rate. */
-  g_array_set_size (net->upper, 0);
+  net->n_upper = 0;
   net->n_touched = 0;
   guint32 keep = 0;
   for (guint32 i = 0; i < net->bn_links->len; i++)
@@ -729,7 +730,7 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
           l->upper_mark = net->epoch;
           l->candidate_mark = net->epoch;
           settle_phi (l, now);
-          g_array_append_val (net->upper, li);
+          net->upper[net->n_upper++] = li;
         }
     }
   g_array_set_size (net->bn_links, keep);
@@ -737,9 +738,9 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
   /* Residuals: capacity minus the load of the fixed flows. */
   double *res = net->res;
   guint32 *unf = net->unf;
-  for (guint32 i = 0; i < net->upper->len; i++)
+  for (guint32 i = 0; i < net->n_upper; i++)
     {
-      Link *k = &net->links[g_array_index (net->upper, guint32, i)];
+      Link *k = &net->links[net->upper[i]];
       const RowEnt *row = k->row;
       double x = k->level;
       for (guint32 r = 0; r < k->rlen; r++)
@@ -1080,7 +1081,7 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
     net->links[i].ch_pos = NIL;
   net->bn_links = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->touched = g_new (guint32, n_links);
-  net->upper = g_array_new (FALSE, FALSE, sizeof (guint32));
+  net->upper = g_new (guint32, n_links);
   net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->resched = g_new (guint32, n_links);
   net->done = g_array_new (FALSE, FALSE, sizeof (Done));
@@ -1113,7 +1114,7 @@ msim_network_free (MsimNetwork *net)
   g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
   g_free (net->touched);
-  g_array_free (net->upper, TRUE);
+  g_free (net->upper);
   g_array_free (net->new_flows, TRUE);
   g_free (net->resched);
   g_array_free (net->done, TRUE);
