@@ -619,6 +619,16 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
               msim_task_submit (x);
               br.expert[h] = x;
             }
+          /* Token conservation (always checked: it is O(G) here): every
+           * assignment of the micro-batch is served by one expert or counted
+           * as dropped, the expert FFNs process exactly the served ones, and
+           * the dispatch carries one activation per cross-GPU assignment. */
+          if (br.assignments + br.dropped != nmb * k || br.total_gpu_tokens != br.assignments
+              || br.dispatch_bytes != (double)br.cross_gpu * act)
+            g_error ("step %u block %u micro-batch %u: token conservation violated (%" G_GUINT64_FORMAT
+                     " tokens x %u = %" G_GUINT64_FORMAT " served + %" G_GUINT64_FORMAT
+                     " dropped; experts processed %" G_GUINT64_FORMAT ")",
+                     s, blk, b, nmb, k, br.assignments, br.dropped, br.total_gpu_tokens);
 
           /* Combine: back home (baseline), or the other experts' partial
            * outputs to the top-1 expert's GPU (context-coherent). */
@@ -629,6 +639,13 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
           for (guint64 t = 0; t < n; t++)
             if (mb[t] == b)
               here[newloc[t]]++;
+          guint64 summed = 0;
+          for (guint g = 0; g < G; g++)
+            summed += here[g];
+          if (summed != nmb)
+            g_error ("step %u block %u micro-batch %u: %" G_GUINT64_FORMAT
+                     " tokens combined, %" G_GUINT64_FORMAT " in the micro-batch",
+                     s, blk, b, summed, nmb);
           for (guint g = 0; g < G; g++)
             {
               Ready *rd = &ready[g * M + b];

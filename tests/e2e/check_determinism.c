@@ -5,7 +5,8 @@
  * other paths through the step engine (context-coherent with micro-batches,
  * decode steps, the hierarchical all-to-all on a two-node cluster with
  * token dropping) and moesim flows (max-min and analytical, ECMP over the
- * equal-cost paths of a leaf-spine fabric, and split routing). */
+ * equal-cost paths of a leaf-spine fabric, and split routing), a sweep run
+ * with 2 jobs and with 1, and the seeded placement policies. */
 #include <string.h>
 
 #include "e2e-util.h"
@@ -174,6 +175,64 @@ START_TEST (test_flows)
 }
 END_TEST
 
+/* moesim sweep: the example sweep at -j 2 and at -j 1 (points finish in a
+ * different order) must write the same merged rows. */
+START_TEST (test_sweep)
+{
+  g_autofree char *tmp = e2e_tmpdir ();
+  g_autofree char *cfg = msim_test_path ("configs/sweep-example.ini");
+  const char *names[] = { "a", "b" };
+  const char *jobs[] = { "2", "1" };
+  for (int i = 0; i < 2; i++)
+    {
+      g_autofree char *out = g_build_filename (tmp, names[i], NULL);
+      E2eRun r = e2e_run (NULL, "sweep", cfg, "-o", out, "-j", jobs[i], NULL);
+      ck_assert_msg (r.status == 0, "sweep -j %s failed (%d): %s", jobs[i], r.status, r.err);
+      e2e_run_clear (&r);
+    }
+  g_autofree char *a = g_build_filename (tmp, "a", NULL);
+  g_autofree char *b = g_build_filename (tmp, "b", NULL);
+  assert_same_file (a, b, "points.csv", "sweep -j 2 vs -j 1");
+  assert_same_file (a, b, "points.jsonl", "sweep -j 2 vs -j 1");
+  /* 12 points, a header, and every point ok. */
+  g_autofree char *csv = slurp (a, "points.csv");
+  g_auto (GStrv) lines = g_strsplit (csv, "\n", -1);
+  ck_assert_int_eq (g_strv_length (lines), 1 + 12 + 1);
+  for (guint i = 1; i <= 12; i++)
+    ck_assert_msg (strstr (lines[i], ",ok,") != NULL, "point %u not ok: %s", i, lines[i]);
+  e2e_rmtree (tmp);
+}
+END_TEST
+
+/* moesim place: every seeded policy gives the same placement twice. */
+START_TEST (test_place)
+{
+  g_autofree char *tmp = e2e_tmpdir ();
+  g_autofree char *trace = msim_test_path ("workloads/traces/mixtral-8x7b-mtbench/math.json");
+  const char *policies[] = { "affinity-local-search", "graph-partition", "eplb", "round-robin" };
+  for (guint p = 0; p < G_N_ELEMENTS (policies); p++)
+    {
+      const char *names[] = { "a.csv", "b.csv" };
+      for (int i = 0; i < 2; i++)
+        {
+          g_autofree char *out = g_build_filename (tmp, names[i], NULL);
+          E2eRun r = e2e_run (NULL, "place", "--trace", trace, "--gpus", "4", "--nodes", "2",
+                              "--policy", policies[p], "--seed", "7", "-o", out, NULL);
+          ck_assert_msg (r.status == 0, "place %s failed (%d): %s", policies[p], r.status, r.err);
+          e2e_run_clear (&r);
+        }
+      g_autofree char *a = slurp (tmp, "a.csv");
+      g_autofree char *b = slurp (tmp, "b.csv");
+      ck_assert_msg (strcmp (a, b) == 0, "place %s: placement differs between identical runs",
+                     policies[p]);
+      /* A header and at least one row per (layer, expert): 32 x 8. */
+      g_auto (GStrv) lines = g_strsplit (a, "\n", -1);
+      ck_assert_uint_ge (g_strv_length (lines), 1 + 256);
+    }
+  e2e_rmtree (tmp);
+}
+END_TEST
+
 static Suite *
 determinism_suite (void)
 {
@@ -185,6 +244,11 @@ determinism_suite (void)
   suite_add_tcase (s, tc);
   tc = tcase_create ("flows");
   tcase_add_test (tc, test_flows);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("sweep-place");
+  tcase_set_timeout (tc, 300);
+  tcase_add_test (tc, test_sweep);
+  tcase_add_test (tc, test_place);
   suite_add_tcase (s, tc);
   return s;
 }
