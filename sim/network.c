@@ -125,7 +125,7 @@ typedef struct
 
   /* solve scratch (residuals and unfrozen counts live in MsimNetwork's
    * dense arrays, which the hot loops stream through) */
-  guint32 mark, frozen_mark, upper_mark, candidate_mark;
+  guint32 frozen_mark, upper_mark, candidate_mark;
   gboolean sticky; /* once over capacity outside the heap: always a candidate */
 } Link;
 
@@ -172,6 +172,11 @@ struct _MsimNetwork
   guint32 *resched;  /* links whose completion must be recomputed */
   guint32 n_resched;
   double *res;  /* per link: capacity left for unfrozen flows */
+  /* Dense per-link copies for the residual loop, which visits every entry
+   * of the restarted rows: reading them from Link would pull a large
+   * struct into the cache per entry. */
+  double *avail;   /* per link: cap - load, updated with every load change */
+  guint32 *lmark;  /* per link: epoch of its last touch() */
   guint32 *unf; /* per link: unfrozen flows crossing it */
   HeapItem *pq; /* solve's lazy min-heap of links */
   guint32 pq_len, pq_cap;
@@ -654,11 +659,10 @@ pq_pop (MsimNetwork *net)
 static inline void
 touch (MsimNetwork *net, guint32 li)
 {
-  Link *l = &net->links[li];
-  if (l->mark == net->epoch)
+  if (net->lmark[li] == net->epoch)
     return;
-  l->mark = net->epoch;
-  net->res[li] = l->cap - l->load;
+  net->lmark[li] = net->epoch;
+  net->res[li] = net->avail[li];
   net->unf[li] = 0;
   net->touched[net->n_touched++] = li;
 }
@@ -853,6 +857,7 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
       Link *l = &net->links[li];
       settle_bytes (l, now);
       l->load = l->n == 0 ? 0.0 : MAX (l->cap - res[li], 0.0);
+      net->avail[li] = l->cap - l->load;
     }
   return ok;
 }
@@ -936,6 +941,7 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
           Link *l = &net->links[h[j].link];
           settle_bytes (l, now);
           l->load += s->cap;
+          net->avail[h[j].link] = l->cap - l->load;
         }
       net->dirty = TRUE;
       return;
@@ -969,6 +975,7 @@ deactivate (MsimNetwork *net, guint32 fi, MsimTime now)
         }
       if (l->n == 0 || l->load < 0.0)
         l->load = 0.0; /* no drift survives an empty link */
+      net->avail[h[j].link] = l->cap - l->load;
     }
   net->restart_level = MIN (net->restart_level, rate);
   net->dirty = TRUE;
@@ -1070,8 +1077,13 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   net->links = g_new0 (Link, n_links);
   net->res = g_new0 (double, n_links);
   net->unf = g_new0 (guint32, n_links);
+  net->avail = g_new (double, n_links);
+  net->lmark = g_new0 (guint32, n_links);
   for (guint i = 0; i < n_links; i++)
-    net->links[i].cap = capacity_Bps[i];
+    {
+      net->links[i].cap = capacity_Bps[i];
+      net->avail[i] = capacity_Bps[i];
+    }
   net->free_flow = NIL;
   for (guint i = 0; i <= MAX_HOPS; i++)
     net->hop_free[i] = NIL;
@@ -1107,6 +1119,8 @@ msim_network_free (MsimNetwork *net)
   g_free (net->links);
   g_free (net->res);
   g_free (net->unf);
+  g_free (net->avail);
+  g_free (net->lmark);
   g_free (net->flows);
   g_free (net->hops);
   g_free (net->pq);
