@@ -10,6 +10,7 @@
 #include "ini.h"
 #include "msim-error.h"
 #include "msim-json.h"
+#include "offload.h"
 #include "run-config.h"
 #include "step.h"
 
@@ -26,6 +27,7 @@ struct _MsimSweep
   gboolean zip;
   guint n_points;
   char **metrics; /* NULL-terminated */
+  gboolean offload; /* the config has an [offload] group: points run `moesim offload` */
 };
 
 static const char *const all_metrics[] = { "time_s",
@@ -39,6 +41,19 @@ static const char *const all_metrics[] = { "time_s",
                                            "dropped",
                                            "max_link_load_s",
                                            NULL };
+
+/* The summary metrics of an offload sweep (moesim offload's offload.json). */
+static const char *const offload_metrics[] = { "time_s",
+                                               "tokens_per_s",
+                                               "latency_per_token_s",
+                                               "latency_p99_s",
+                                               "hit_rate",
+                                               "misses",
+                                               "bytes_fetched",
+                                               "stall_per_token_s",
+                                               "sch",
+                                               "memory_used_bytes",
+                                               NULL };
 
 static void
 axis_free (gpointer p)
@@ -247,24 +262,27 @@ msim_sweep_load (const char *config, GError **error)
         }
     }
   s->n_points = (guint)n;
+  s->offload = msim_ini_has_group (ini, "offload");
+  const char *const *known_metrics = s->offload ? offload_metrics : all_metrics;
   if (msim_ini_has_key (ini, "sweep", "metrics"))
     {
       g_autoptr (GPtrArray) ms = split_list (ini, "metrics", error);
       if (ms == NULL)
         return NULL;
       for (guint i = 0; i < ms->len; i++)
-        if (!g_strv_contains (all_metrics, g_ptr_array_index (ms, i)))
+        if (!g_strv_contains (known_metrics, g_ptr_array_index (ms, i)))
           {
-            g_autofree char *known = g_strjoinv (", ", (char **)all_metrics);
-            msim_ini_set_error (ini, error, "sweep", "metrics", "unknown metric '%s' (known: %s)",
-                                (char *)g_ptr_array_index (ms, i), known);
+            g_autofree char *known = g_strjoinv (", ", (char **)known_metrics);
+            msim_ini_set_error (ini, error, "sweep", "metrics", "unknown %smetric '%s' (known: %s)",
+                                s->offload ? "offload " : "", (char *)g_ptr_array_index (ms, i),
+                                known);
             return NULL;
           }
       g_ptr_array_add (ms, NULL);
       s->metrics = (char **)g_ptr_array_steal (ms, NULL);
     }
   else
-    s->metrics = g_strdupv ((char **)all_metrics);
+    s->metrics = g_strdupv ((char **)known_metrics);
 
   /* Check the axis names (and the base config) once, at the first point. */
   g_auto (GStrv) sets = point_sets (s, 0);
@@ -274,6 +292,16 @@ msim_sweep_load (const char *config, GError **error)
     {
       g_prefix_error (error, "sweep point 0: ");
       return NULL;
+    }
+  if (s->offload)
+    {
+      MsimOffloadOptions opt;
+      if (!msim_offload_options_from_ini (cfg->ini, &opt, error))
+        {
+          g_prefix_error (error, "sweep point 0: ");
+          return NULL;
+        }
+      msim_offload_options_clear (&opt);
     }
   return g_steal_pointer (&s);
 }
@@ -318,10 +346,20 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
   g_autoptr (MsimRunConfig) cfg
       = msim_run_config_load (s->config, (const char *const *)sets, &error);
   g_autoptr (MsimStepRun) run = NULL;
-  if (cfg)
+  g_autoptr (MsimOffloadRun) orun = NULL;
+  if (cfg && s->offload)
+    {
+      MsimOffloadOptions opt;
+      if (msim_offload_options_from_ini (cfg->ini, &opt, &error))
+        {
+          orun = msim_offload_run (cfg, &opt, &error);
+          msim_offload_options_clear (&opt);
+        }
+    }
+  else if (cfg)
     run = msim_step_run (cfg->topology, cfg->model, cfg->gpu, cfg->trace, cfg->placement,
                          &cfg->options, &error);
-  if (run == NULL)
+  if (run == NULL && orun == NULL)
     {
       json_builder_set_member_name (b, "error");
       json_builder_add_string_value (b, error ? error->message : "unknown error");
@@ -332,7 +370,8 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
     {
       json_builder_set_member_name (b, "seed");
       json_builder_add_int_value (b, (gint64)cfg->seed);
-      g_autoptr (JsonNode) full = msim_step_run_to_json (run);
+      g_autoptr (JsonNode) full
+          = orun ? msim_offload_run_to_json (orun) : msim_step_run_to_json (run);
       JsonObject *sum = json_object_get_object_member (json_node_get_object (full), "summary");
       json_builder_set_member_name (b, "metrics");
       json_builder_begin_object (b);

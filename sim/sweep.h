@@ -15,6 +15,9 @@ G_BEGIN_DECLS
  *   seeds = 1;2;3             # or repetitions = 3 (seeds 1..3); an implicit last axis
  *   metrics = time_s;tokens_per_s   # default: every summary metric
  *
+ * A config with an [offload] group runs msim_offload_run() at each point
+ * (moesim offload) and collects offload summary metrics instead.
+ *
  * Points are numbered in expansion order (the first axis varies slowest).
  * Each finished point is appended to a journal in the output directory with
  * one write and an fsync, so a crash loses at most the points in flight and

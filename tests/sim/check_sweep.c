@@ -3,6 +3,7 @@
 
 #include "msim-check.h"
 #include "msim-error.h"
+#include "offload.h"
 #include "run-config.h"
 #include "sweep.h"
 
@@ -167,6 +168,89 @@ START_TEST (test_resume_failure_shards)
 }
 END_TEST
 
+/* A config with an [offload] group sweeps moesim offload: its points carry
+ * offload metrics equal to those of a direct run with the same keys, and
+ * run-only metrics are refused. */
+static const char *offload_cfg
+    = "[topology]\npreset = dgx-h100\noverride.gpus = 2\n[model]\npreset = mixtral-8x7b\n"
+      "[gpu]\npreset = h100-sxm5-80gb\n"
+      "[workload]\ntrace = workloads/traces/mixtral-8x7b-mtbench/coding.json\n"
+      "prompt_len = 512\ntokens = 4\n[engine]\nnetwork = maxmin\nseed = 1\n"
+      "[offload]\npolicy = lru\ncache_experts_per_layer = 2\nbatch = 1\nsteps = 8\n";
+
+START_TEST (test_offload)
+{
+  g_autofree char *dir = g_dir_make_tmp ("msim-sweep-XXXXXX", NULL);
+  g_autofree char *cfg = g_build_filename (dir, "offload.ini", NULL);
+  g_autofree char *text = g_strconcat (offload_cfg,
+                                       "[sweep]\naxis.offload.policy = lru;lfu\n"
+                                       "axis.offload.cache_experts_per_layer = 1;3\n"
+                                       "metrics = hit_rate;misses;bytes_fetched\n",
+                                       NULL);
+  ck_assert (g_file_set_contents (cfg, text, -1, NULL));
+  GError *error = NULL;
+  g_autoptr (MsimSweep) s = msim_sweep_load (cfg, &error);
+  ck_assert_msg (s != NULL, "%s", error ? error->message : "");
+  g_autofree char *out = g_build_filename (dir, "out", NULL);
+  MsimSweepOptions o = { 2, 0, 1, FALSE, TRUE };
+  MsimSweepReport rep;
+  ck_assert (msim_sweep_run (s, out, &o, &rep, &error));
+  ck_assert_int_eq (rep.total, 4);
+  ck_assert_int_eq (rep.failed, 0);
+  g_autofree char *csv = slurp (out, "points.csv");
+  g_auto (GStrv) lines = g_strsplit (csv, "\n", -1);
+  ck_assert_str_eq (lines[0], "index,offload.policy,offload.cache_experts_per_layer,"
+                              "moesim_version,status,hit_rate,misses,bytes_fetched,error");
+  for (guint p = 0; p < 4; p++)
+    {
+      /* The same point, run directly. */
+      g_autofree char *set_policy
+          = g_strdup_printf ("offload.policy=%s", msim_sweep_value (s, p, 0));
+      g_autofree char *set_cache
+          = g_strdup_printf ("offload.cache_experts_per_layer=%s", msim_sweep_value (s, p, 1));
+      const char *sets[] = { set_policy, set_cache, NULL };
+      g_autoptr (MsimRunConfig) rc = msim_run_config_load (cfg, sets, &error);
+      ck_assert_msg (rc != NULL, "%s", error ? error->message : "");
+      MsimOffloadOptions opt;
+      ck_assert (msim_offload_options_from_ini (rc->ini, &opt, &error));
+      g_autoptr (MsimOffloadRun) run = msim_offload_run (rc, &opt, &error);
+      msim_offload_options_clear (&opt);
+      ck_assert_msg (run != NULL, "%s", error ? error->message : "");
+      g_autoptr (JsonNode) j = msim_offload_run_to_json (run);
+      JsonObject *sum = json_object_get_object_member (json_node_get_object (j), "summary");
+      gint64 misses = json_object_get_int_member (sum, "misses");
+      ck_assert_int_gt (misses, 0); /* a cache of 1-3 of 8 experts misses */
+      g_auto (GStrv) f = g_strsplit (lines[p + 1], ",", -1);
+      ck_assert_str_eq (f[4], "ok");
+      ck_assert_int_eq (g_ascii_strtoll (f[6], NULL, 10), misses);
+      ck_assert_double_eq_tol (g_ascii_strtod (f[5], NULL),
+                               json_object_get_double_member (sum, "hit_rate"), 1e-12);
+      /* Bytes fetched = misses x expert size (Mixtral bf16: 352,321,536 B). */
+      ck_assert_double_eq_tol (g_ascii_strtod (f[7], NULL), misses * 352321536.0, 1.0);
+    }
+
+  /* A run metric is not an offload metric. */
+  g_autofree char *bad = g_build_filename (dir, "bad.ini", NULL);
+  g_autofree char *bad_text = g_strconcat (offload_cfg,
+                                           "[sweep]\naxis.offload.policy = lru;lfu\n"
+                                           "metrics = alltoall_time_s\n",
+                                           NULL);
+  ck_assert (g_file_set_contents (bad, bad_text, -1, NULL));
+  ck_assert (msim_sweep_load (bad, &error) == NULL);
+  ck_assert_msg (strstr (error->message, "unknown offload metric 'alltoall_time_s'") != NULL,
+                 "%s", error->message);
+  g_clear_error (&error);
+  /* A bad [offload] key is a load error, not a failure per point. */
+  g_autofree char *bad2_text = g_strconcat (offload_cfg, "[sweep]\naxis.offload.colour = a;b\n", NULL);
+  ck_assert (g_file_set_contents (bad, bad2_text, -1, NULL));
+  ck_assert (msim_sweep_load (bad, &error) == NULL);
+  ck_assert_msg (strstr (error->message, "colour") != NULL, "%s", error->message);
+  g_clear_error (&error);
+  rmtree (dir);
+  msim_run_config_set_trace_cache (FALSE);
+}
+END_TEST
+
 static Suite *
 sweep_suite (void)
 {
@@ -177,6 +261,7 @@ sweep_suite (void)
   tc = tcase_create ("run");
   tcase_set_timeout (tc, 600);
   tcase_add_test (tc, test_resume_failure_shards);
+  tcase_add_test (tc, test_offload);
   suite_add_tcase (s, tc);
   return s;
 }
