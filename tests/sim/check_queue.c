@@ -1,3 +1,4 @@
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <string.h>
 
@@ -192,6 +193,89 @@ START_TEST (test_random_vs_reference)
 }
 END_TEST
 
+static gint
+ref_seq_cmp (gconstpointer a, gconstpointer b, gpointer user)
+{
+  (void)user;
+  return ref_cmp (a, b);
+}
+
+/* A large queue (over LARGE_QUEUE events, so the calendar uses four buckets
+ * per event) in the hold model with exponential increments, cancellations
+ * and reschedules, against a GSequence kept sorted by (time, seq). */
+START_TEST (test_large_hold_vs_reference)
+{
+  gsl_rng *rng = gsl_rng_alloc (gsl_rng_mt19937);
+  gsl_rng_set (rng, 777);
+  g_autoptr (MsimEventQueue) q = msim_event_queue_new ();
+  const int prefill = 40000, nops = 120000;
+  GSequence *ref = g_sequence_new (g_free);
+  GSequenceIter **where = g_new0 (GSequenceIter *, prefill);
+  MsimEventHandle *handles = g_new0 (MsimEventHandle, prefill);
+  guint64 seq = 0;
+  MsimTime now = 0;
+  for (int id = 0; id < prefill; id++)
+    {
+      MsimTime t = (MsimTime)gsl_ran_exponential (rng, 1e6);
+      handles[id] = msim_event_queue_push (q, t, NULL, GINT_TO_POINTER (id));
+      Ref *r = g_new (Ref, 1);
+      *r = (Ref){ t, seq++, id };
+      where[id] = g_sequence_insert_sorted (ref, r, ref_seq_cmp, NULL);
+    }
+  for (int op = 0; op < nops; op++)
+    {
+      /* Hold: pop the earliest, push it again later. */
+      MsimEvent ev;
+      ck_assert (msim_event_queue_pop (q, &ev));
+      GSequenceIter *first = g_sequence_get_begin_iter (ref);
+      Ref *top = g_sequence_get (first);
+      ck_assert_int_eq (GPOINTER_TO_INT (ev.data), top->id);
+      ck_assert_int_eq (ev.time, top->time);
+      now = ev.time;
+      int id = top->id;
+      g_sequence_remove (first);
+      MsimTime t = now + (MsimTime)gsl_ran_exponential (rng, 1e6);
+      handles[id] = msim_event_queue_push (q, t, NULL, GINT_TO_POINTER (id));
+      Ref *r = g_new (Ref, 1);
+      *r = (Ref){ t, seq++, id };
+      where[id] = g_sequence_insert_sorted (ref, r, ref_seq_cmp, NULL);
+      if (op % 10 == 0)
+        {
+          /* Cancel a random event and push it back, or reschedule it. */
+          int v = (int)gsl_rng_uniform_int (rng, prefill);
+          MsimTime tv = now + (MsimTime)gsl_ran_exponential (rng, 1e6);
+          if (op % 20 == 0)
+            {
+              ck_assert (msim_event_queue_cancel (q, handles[v]));
+              handles[v] = msim_event_queue_push (q, tv, NULL, GINT_TO_POINTER (v));
+            }
+          else
+            handles[v] = msim_event_queue_reschedule (q, handles[v], tv);
+          ck_assert (handles[v] != MSIM_EVENT_HANDLE_NONE);
+          g_sequence_remove (where[v]);
+          Ref *rv = g_new (Ref, 1);
+          *rv = (Ref){ tv, seq++, v };
+          where[v] = g_sequence_insert_sorted (ref, rv, ref_seq_cmp, NULL);
+        }
+      if (op % 49999 == 0)
+        ck_assert (msim_event_queue_validate (q));
+    }
+  ck_assert_int_eq (msim_event_queue_size (q), prefill);
+  for (GSequenceIter *it = g_sequence_get_begin_iter (ref); !g_sequence_iter_is_end (it);
+       it = g_sequence_iter_next (it))
+    {
+      MsimEvent ev;
+      ck_assert (msim_event_queue_pop (q, &ev));
+      ck_assert_int_eq (GPOINTER_TO_INT (ev.data), ((Ref *)g_sequence_get (it))->id);
+    }
+  ck_assert_int_eq (msim_event_queue_size (q), 0);
+  g_sequence_free (ref);
+  g_free (where);
+  g_free (handles);
+  gsl_rng_free (rng);
+}
+END_TEST
+
 START_TEST (test_steady_state_no_growth)
 {
   /* In the hold model the slot table must stop growing: slots recycle. */
@@ -224,6 +308,7 @@ queue_suite (void)
   tc = tcase_create ("randomized");
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_random_vs_reference, 0, 3);
+  tcase_add_test (tc, test_large_hold_vs_reference);
   suite_add_tcase (s, tc);
   return s;
 }
