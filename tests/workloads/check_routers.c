@@ -365,7 +365,7 @@ START_TEST (test_fluctuation)
   g_autoptr (MsimTrace) t0 = route ("topk", &p, 256, 2, &r0, NULL);
   ck_assert (r0->total.fluctuation == 0.0);
   /* The Graph-of-Tokens claim on our synthetic states: mixing over similar
-   * tokens halves fluctuation or better (experiments/router-fluctuation has
+   * tokens halves fluctuation or better (experiments/routers has
    * the full table). */
   p.fluctuation_eps = 0.1;
   g_autoptr (MsimRouterReport) rk = NULL, rs = NULL, ra = NULL;

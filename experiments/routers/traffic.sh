@@ -1,6 +1,6 @@
 #!/bin/sh
 # What each router does to all-to-all traffic, and the figures of this study.
-#   experiments/router-fluctuation/traffic.sh   (needs build-release/sim/moesim)
+#   experiments/routers/traffic.sh   (needs build-release/sim/moesim)
 # Runs traffic.ini (4 routers x 2 placements x 2 schemes x 2 seeds, about 4
 # minutes with 2 cores), writes traffic/ (the sweep), traffic.md (means over seeds), and
 # plots fluctuation.png/.svg (from results.csv, made by run.sh) and
@@ -8,7 +8,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 B=${MOESIM:-./build-release/sim/moesim}
-D=experiments/router-fluctuation
+D=experiments/routers
 if [ "${PLOT_ONLY:-0}" != 1 ]; then # PLOT_ONLY=1: tables and figures from traffic/ again
   rm -rf "$D/traffic"
   $B sweep "$D/traffic.ini" -o "$D/traffic"

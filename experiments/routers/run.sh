@@ -5,8 +5,8 @@
 # router, perturbation size and seed) and table.md (means over seeds) next
 # to this script.  See README.md for what is measured and what it shows.
 #
-#   experiments/router-fluctuation/run.sh            # the committed table
-#   MOESIM=build-release/sim/moesim SEEDS="1 2" experiments/router-fluctuation/run.sh
+#   experiments/routers/run.sh            # the committed table
+#   MOESIM=build-release/sim/moesim SEEDS="1 2" experiments/routers/run.sh
 #
 # About 6 minutes on an idle core with the defaults (the recurrent router's
 # GEMMs dominate; GSL's reference CBLAS does about 3 GFLOP/s).
