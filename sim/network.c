@@ -88,6 +88,8 @@ typedef struct
 {
   guint32 flow;
   guint32 hop; /* index of the hop in the flow's route */
+  guint32 bn;  /* the flow's bottleneck link (a copy of Flow.bn), so that a scan
+                * of a link's flows reads one array instead of every Flow */
 } Entry;
 
 typedef struct
@@ -497,7 +499,10 @@ assign (MsimNetwork *net, guint32 fi, guint32 li, double bytes_left)
     {
       Hop *h = flow_hops (net, f);
       for (guint32 j = 0; j < f->nhops; j++)
-        row_add (l, h[j].link, +1);
+        {
+          row_add (l, h[j].link, +1);
+          net->links[h[j].link].e[h[j].pos].bn = li;
+        }
     }
   mark_resched (net, li);
 }
@@ -515,7 +520,10 @@ unassign (MsimNetwork *net, guint32 fi)
     {
       Hop *h = flow_hops (net, f);
       for (guint32 j = 0; j < f->nhops; j++)
-        row_add (l, h[j].link, -1);
+        {
+          row_add (l, h[j].link, -1);
+          net->links[h[j].link].e[h[j].pos].bn = NIL;
+        }
     }
   mark_resched (net, f->bn);
   f->bn = NIL;
@@ -676,20 +684,18 @@ adopt_foreign (MsimNetwork *net, guint32 li, MsimTime now)
   net->stats.links_scanned += l->n;
   for (guint32 j = 0; j < l->n; j++)
     {
-      guint32 fi = l->e[j].flow;
-      Flow *f = &net->flows[fi];
-      if (f->bn == li)
+      guint32 bn = l->e[j].bn;
+      if (bn == li)
         continue;
-      double left;
-      if (f->bn == NIL)
-        left = f->bytes;
-      else
+      if (bn != NIL)
         {
-          Link *k = &net->links[f->bn];
+          Link *k = &net->links[bn];
           if (k->upper_mark != net->epoch || k->frozen_mark == net->epoch)
             continue; /* fixed, or already frozen elsewhere */
-          left = unassign (net, fi);
         }
+      guint32 fi = l->e[j].flow;
+      Flow *f = &net->flows[fi];
+      double left = bn == NIL ? f->bytes : unassign (net, fi);
       assign (net, fi, li, left);
       net->stats.bn_changes++;
     }
@@ -924,7 +930,7 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
           l->e = g_renew (Entry, l->e, l->e_cap);
         }
       h[j].pos = l->n;
-      l->e[l->n++] = (Entry){ fi, j };
+      l->e[l->n++] = (Entry){ fi, j, NIL };
       if (l->cap < net->links[slowest].cap)
         slowest = h[j].link;
     }
@@ -1261,6 +1267,8 @@ run_checks (MsimNetwork *net)
           on_bn |= h[j].link == f->bn;
           if (net->links[h[j].link].e[h[j].pos].flow != i)
             g_error ("network check: flow %u hop %u position is stale", i, j);
+          if (net->links[h[j].link].e[h[j].pos].bn != f->bn)
+            g_error ("network check: flow %u hop %u bottleneck copy is stale", i, j);
         }
       if (!on_bn)
         g_error ("network check: flow %u has a bottleneck off its route", i);
