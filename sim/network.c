@@ -644,8 +644,10 @@ pq_sift_down (MsimNetwork *net, guint32 pos, HeapItem it)
       guint32 c = 2 * pos + 1;
       if (c >= n)
         break;
-      if (c + 1 < n && pq_less (&net->pq[c + 1], &net->pq[c]))
-        c++;
+      /* The smaller child, without a branch: which one it is cannot be
+       * predicted, and this is the solver's hottest comparison. */
+      if (c + 1 < n)
+        c += (guint32)pq_less (&net->pq[c + 1], &net->pq[c]);
       if (!pq_less (&net->pq[c], &it))
         break;
       net->pq[pos] = net->pq[c];
