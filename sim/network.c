@@ -615,27 +615,6 @@ pq_less (const HeapItem *a, const HeapItem *b)
 }
 
 static void
-pq_push (MsimNetwork *net, guint32 li, double key)
-{
-  if (net->pq_len == net->pq_cap)
-    {
-      net->pq_cap = MAX (64u, net->pq_cap * 2u);
-      net->pq = g_renew (HeapItem, net->pq, net->pq_cap);
-    }
-  HeapItem it = { key, li };
-  guint32 pos = net->pq_len++;
-  while (pos > 0)
-    {
-      guint32 p = (pos - 1) / 2;
-      if (!pq_less (&it, &net->pq[p]))
-        break;
-      net->pq[pos] = net->pq[p];
-      pos = p;
-    }
-  net->pq[pos] = it;
-}
-
-static void
 pq_sift_down (MsimNetwork *net, guint32 pos, HeapItem it)
 {
   guint32 n = net->pq_len;
@@ -800,18 +779,30 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
    * back instead of being updated in place on every change. */
   while (net->pq_len > 0)
     {
-      HeapItem it = pq_pop (net);
+      HeapItem it = net->pq[0];
       guint32 li = it.link;
       Link *l = &net->links[li];
       if (l->frozen_mark == net->epoch || unf[li] == 0)
-        continue;
-      double share = MAX (res[li], 0.0) / unf[li];
-      if (share > it.key && net->pq_len > 0 && share > net->pq[0].key)
         {
-          /* Its share grew past the next candidate's bound: retry later. */
-          pq_push (net, li, share);
+          pq_pop (net);
           continue;
         }
+      double share = MAX (res[li], 0.0) / unf[li];
+      if (share > it.key && net->pq_len > 1)
+        {
+          /* The next candidate's bound is the smaller child of the top. */
+          double next = net->pq[1].key;
+          if (net->pq_len > 2 && net->pq[2].key < next)
+            next = net->pq[2].key;
+          if (share > next)
+            {
+              /* Its share grew past it: update the key in place and retry
+               * later (one sift instead of a pop and a push). */
+              pq_sift_down (net, 0, (HeapItem){ share, li });
+              continue;
+            }
+        }
+      pq_pop (net);
       net->stats.links_solved++;
       guint32 own = l->upper_mark == net->epoch ? l->heap_len : 0;
       if (unf[li] > own)
