@@ -176,6 +176,9 @@ def main():
     with open(os.path.join(args.out, "results.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    # The figure (gnuplot), from the results just written.
+    if os.path.abspath(args.out) == os.path.join(HERE, "results"):
+        subprocess.run([os.path.join(HERE, "plot.sh")], check=True)
 
 
 if __name__ == "__main__":
