@@ -4,9 +4,10 @@
 # cheap. Called by the README's two set-up commands and by .ci/run.
 set -eu
 
+# jq and python3 serve the experiment scripts (experiments/*/run.sh, run.py).
 PKGS="meson ninja-build pkg-config gcc libc6-dev \
 libglib2.0-dev libigraph-dev libgsl-dev check libglpk-dev libjson-glib-dev \
-gnuplot-nox valgrind libopenmpi-dev openmpi-bin cppcheck"
+gnuplot-nox valgrind libopenmpi-dev openmpi-bin cppcheck jq python3"
 
 # Optional: SimGrid and a C++ compiler for the cross-check of the flow model
 # against SimGrid (tests/simgrid/, suite "simgrid"; built only when found).
