@@ -210,6 +210,8 @@ flow_hops (MsimNetwork *net, const Flow *f)
 static inline double
 flow_rate (const MsimNetwork *net, const Flow *f)
 {
+  if (net->model == MSIM_NETWORK_ANALYTICAL)
+    return f->state == FLOW_ACTIVE ? f->target : 0.0; /* target holds its fixed rate */
   return f->bn == NIL ? 0.0 : net->links[f->bn].level;
 }
 
@@ -913,7 +915,6 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
   f->state = FLOW_ACTIVE;
   f->bn = NIL;
   Hop *h = flow_hops (net, f);
-  guint32 slowest = h[0].link;
   for (guint32 j = 0; j < f->nhops; j++)
     {
       Link *l = &net->links[h[j].link];
@@ -924,29 +925,79 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
         }
       h[j].pos = l->n;
       l->e[l->n++] = (Entry){ fi, j, NIL };
-      if (l->cap < net->links[slowest].cap)
-        slowest = h[j].link;
-    }
-  if (net->model == MSIM_NETWORK_ANALYTICAL)
-    {
-      /* No sharing: the flow runs at its slowest link's capacity, which is
-       * that link's fixed level. */
-      Link *s = &net->links[slowest];
-      settle_phi (s, now);
-      s->level = s->cap;
-      assign (net, fi, slowest, f->bytes);
-      for (guint32 j = 0; j < f->nhops; j++)
-        {
-          Link *l = &net->links[h[j].link];
-          settle_bytes (l, now);
-          l->load += s->cap;
-          net->avail[h[j].link] = l->cap - l->load;
-        }
-      net->dirty = TRUE;
-      return;
     }
   g_array_append_val (net->new_flows, fi);
   net->dirty = TRUE;
+}
+
+/* ---------- analytical mode ----------
+ * No sharing: a flow runs at its slowest link's capacity from its first
+ * byte to its end, both known when it starts moving.  So it needs neither
+ * the solver nor the per-link heaps: one queue event at its first byte and
+ * one at its end (the first-bytes queue holds both, tagged in the low bit
+ * of the event data), and the links' loads change at exactly those times,
+ * which keeps link bytes exact at any instant. */
+
+#define A_FIRST_BYTE 0u
+#define A_END        1u
+
+/* Puts flow @f's rate on its links (@on) or takes it off; l->n counts the
+ * moving flows (analytical mode keeps no per-link flow entries). */
+static void
+a_set_load (MsimNetwork *net, Flow *f, gboolean on, MsimTime now)
+{
+  Hop *h = flow_hops (net, f);
+  for (guint32 j = 0; j < f->nhops; j++)
+    {
+      guint32 li = h[j].link;
+      Link *l = &net->links[li];
+      settle_bytes (l, now);
+      if (on)
+        {
+          l->load += f->target;
+          l->n++;
+        }
+      else
+        {
+          l->load -= f->target;
+          if (--l->n == 0 || l->load < 0.0)
+            l->load = 0.0; /* no drift survives an empty link */
+        }
+      net->avail[li] = l->cap - l->load;
+    }
+}
+
+static void
+a_first_byte (MsimNetwork *net, guint32 fi, MsimTime now)
+{
+  Flow *f = &net->flows[fi];
+  f->ev = MSIM_EVENT_HANDLE_NONE;
+  if (f->nhops == 0 || f->bytes == 0.0)
+    {
+      finish_flow (net, fi, now);
+      return;
+    }
+  Hop *h = flow_hops (net, f);
+  double rate = net->links[h[0].link].cap;
+  for (guint32 j = 1; j < f->nhops; j++)
+    rate = MIN (rate, net->links[h[j].link].cap);
+  f->state = FLOW_ACTIVE;
+  f->target = rate;
+  a_set_load (net, f, TRUE, now);
+  MsimTime dt = 0;
+  if (!msim_time_for_bytes (f->bytes, rate, &dt))
+    dt = MSIM_TIME_NEVER - now;
+  f->ev = msim_event_queue_push (net->first_bytes, msim_time_add_sat (now, dt), NULL,
+                                 GUINT_TO_POINTER (fi * 2u + A_END));
+}
+
+static void
+a_end (MsimNetwork *net, guint32 fi, MsimTime now)
+{
+  Flow *f = &net->flows[fi];
+  f->ev = MSIM_EVENT_HANDLE_NONE;
+  a_set_load (net, f, FALSE, now);
+  finish_flow (net, fi, now);
 }
 
 static void
@@ -1017,6 +1068,8 @@ network_next_event (gpointer state, MsimTime now)
 {
   MsimNetwork *net = state;
   MsimTime ta = msim_event_queue_peek_time (net->first_bytes);
+  if (net->model == MSIM_NETWORK_ANALYTICAL)
+    return ta; /* first bytes and ends alike */
   if (ta == now)
     return now; /* first bytes due now join this time's batch before solving */
   if (net->dirty)
@@ -1029,13 +1082,26 @@ network_advance (gpointer state, MsimTime now)
 {
   MsimNetwork *net = state;
   MsimEvent ev;
-  while (msim_event_queue_peek_time (net->first_bytes) == now)
+  if (net->model == MSIM_NETWORK_ANALYTICAL)
+    while (msim_event_queue_peek_time (net->first_bytes) == now)
+      {
+        msim_event_queue_pop (net->first_bytes, &ev);
+        guint tag = GPOINTER_TO_UINT (ev.data);
+        if ((tag & 1u) == A_END)
+          a_end (net, tag >> 1, now);
+        else
+          a_first_byte (net, tag >> 1, now);
+      }
+  else
     {
-      msim_event_queue_pop (net->first_bytes, &ev);
-      activate (net, GPOINTER_TO_UINT (ev.data), now);
+      while (msim_event_queue_peek_time (net->first_bytes) == now)
+        {
+          msim_event_queue_pop (net->first_bytes, &ev);
+          activate (net, GPOINTER_TO_UINT (ev.data), now);
+        }
+      while (net->ch_len > 0 && net->links[net->ch[0]].cend == now)
+        complete_link (net, net->ch[0], now);
     }
-  while (net->ch_len > 0 && net->links[net->ch[0]].cend == now)
-    complete_link (net, net->ch[0], now);
   /* Callbacks run after the whole batch is out of the network, so a flow
    * they start cannot see a half-updated state. */
   if (net->done->len > 0)
@@ -1166,7 +1232,8 @@ msim_network_start_flow (MsimNetwork *net, MsimTime start, const guint32 *links,
   f->hop0 = hop0;
   for (guint j = 0; j < n_links; j++)
     net->hops[hop0 + j] = (Hop){ links[j], 0 };
-  f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (fi));
+  guint tag = net->model == MSIM_NETWORK_ANALYTICAL ? fi * 2u + A_FIRST_BYTE : fi;
+  f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (tag));
   net->stats.flows_started++;
   net->stats.bytes_started += bytes;
   return flow_id (net, fi);

@@ -1,6 +1,7 @@
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <string.h>
 
 #include "msim-check.h"
 #include "network.h"
@@ -214,6 +215,116 @@ START_TEST (test_analytical)
 }
 END_TEST
 
+
+/* Analytical mode on random flows: every end time is exactly start +
+ * latency + bytes at the slowest link's capacity (the same rounding as
+ * msim_time_for_bytes), link loads at every completion equal the rates of
+ * the flows then moving, and each link carries the bytes of its flows. */
+#define AN_FLOWS 300
+#define AN_LINKS 12
+
+typedef struct
+{
+  MsimNetwork *net;
+  double cap[AN_LINKS];
+  guint32 route[AN_FLOWS][4];
+  guint nhops[AN_FLOWS];
+  double bytes[AN_FLOWS];
+  MsimTime first[AN_FLOWS], end[AN_FLOWS];
+  double rate[AN_FLOWS];
+  int done;
+  int load_checks;
+} AnCase;
+
+static void
+an_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
+{
+  AnCase *c = data;
+  guint32 i = (guint32)(info->id & 0xffffffffu);
+  ck_assert_int_eq (info->end, c->end[i]);
+  ck_assert_int_eq (info->first_byte, c->first[i]);
+  c->done++;
+  /* Loads now: the flows past their first byte and before their end. */
+  MsimTime now = info->end;
+  for (guint l = 0; l < AN_LINKS; l++)
+    {
+      double want = 0.0;
+      guint moving = 0;
+      for (guint f = 0; f < AN_FLOWS; f++)
+        if (c->bytes[f] > 0.0 && c->nhops[f] > 0 && c->first[f] <= now && now < c->end[f])
+          for (guint j = 0; j < c->nhops[f]; j++)
+            if (c->route[f][j] == l)
+              {
+                want += c->rate[f];
+                moving++;
+              }
+      msim_ck_assert_near (msim_network_link_load (net, l), want, 1e-9);
+      ck_assert_uint_eq (msim_network_link_flows (net, l), moving);
+      c->load_checks++;
+    }
+}
+
+START_TEST (test_analytical_random)
+{
+  gsl_rng *rng = gsl_rng_alloc (gsl_rng_mt19937);
+  gsl_rng_set (rng, 4242);
+  g_autoptr (MsimEngine) e = msim_engine_new ();
+  static AnCase c;
+  memset (&c, 0, sizeof c);
+  for (guint l = 0; l < AN_LINKS; l++)
+    c.cap[l] = 1e9 * (1 + gsl_rng_uniform_int (rng, 50));
+  g_autoptr (MsimNetwork) net = msim_network_new (e, AN_LINKS, c.cap, MSIM_NETWORK_ANALYTICAL);
+  c.net = net;
+  for (guint f = 0; f < AN_FLOWS; f++)
+    {
+      /* 0-4 distinct links; some zero-byte flows; starts and latencies on a
+       * coarse grid so that many events coincide. */
+      guint n = (guint)gsl_rng_uniform_int (rng, 5);
+      guint used = 0;
+      while (c.nhops[f] < n)
+        {
+          guint l = (guint)gsl_rng_uniform_int (rng, AN_LINKS);
+          if (used & (1u << l))
+            continue;
+          used |= 1u << l;
+          c.route[f][c.nhops[f]++] = l;
+        }
+      c.bytes[f] = f % 17 == 0 ? 0.0 : (double)(1 + gsl_rng_uniform_int (rng, 1u << 24));
+      MsimTime start = (MsimTime)gsl_rng_uniform_int (rng, 50) * 1000000;
+      MsimTime latency = (MsimTime)gsl_rng_uniform_int (rng, 4) * 500000;
+      c.first[f] = start + latency;
+      c.end[f] = c.first[f];
+      if (c.nhops[f] > 0 && c.bytes[f] > 0.0)
+        {
+          double r = c.cap[c.route[f][0]];
+          for (guint j = 1; j < c.nhops[f]; j++)
+            r = MIN (r, c.cap[c.route[f][j]]);
+          c.rate[f] = r;
+          MsimTime dt = 0;
+          ck_assert (msim_time_for_bytes (c.bytes[f], r, &dt));
+          c.end[f] = c.first[f] + dt;
+        }
+      msim_network_start_flow (net, start, c.route[f], c.nhops[f], latency, c.bytes[f], an_done,
+                               &c);
+    }
+  msim_engine_run (e);
+  ck_assert_int_eq (c.done, AN_FLOWS);
+  ck_assert_int_gt (c.load_checks, 0);
+  for (guint l = 0; l < AN_LINKS; l++)
+    {
+      double want = 0.0;
+      for (guint f = 0; f < AN_FLOWS; f++)
+        for (guint j = 0; j < c.nhops[f]; j++)
+          if (c.route[f][j] == l)
+            want += c.bytes[f];
+      msim_ck_assert_near (msim_network_link_bytes (net, l), want, 1e-9);
+      ck_assert (msim_network_link_load (net, l) == 0.0);
+      ck_assert_uint_eq (msim_network_link_flows (net, l), 0);
+    }
+  gsl_rng_free (rng);
+}
+END_TEST
+
 /* ---- randomized comparison against a from-scratch simulation ---- */
 
 typedef struct
@@ -382,6 +493,7 @@ network_suite (void)
   tcase_add_test (tc, test_new_bottleneck_after_removal);
   tcase_add_test (tc, test_latency_only_and_local);
   tcase_add_test (tc, test_analytical);
+  tcase_add_test (tc, test_analytical_random);
   suite_add_tcase (s, tc);
   tc = tcase_create ("robustness");
   tcase_add_test (tc, test_extreme_capacities);
