@@ -11,6 +11,7 @@
  * and finds the dimensions, the second fills the trace.  Buffering the rows
  * instead would hold the data twice (rows plus trace) at about 24 bytes per
  * row against 2 bytes per cell in the trace. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -224,11 +225,14 @@ parse_row (const Csv *c, gsize start, gsize end, Row *row, GError **error)
               buf[len] = '\0';
               w = g_ascii_strtod (buf, &endp);
             }
-          if (len >= sizeof buf || endp != buf + len || !isfinite (w))
+          /* Weights are stored as float32: a finite double beyond its
+           * range would become infinite. */
+          if (len >= sizeof buf || endp != buf + len || !isfinite (w) || fabs (w) > FLT_MAX)
             {
               text = printable (p, MIN (len, 40));
               return row_fail (c, error, MSIM_ERROR_INPUT, c->line,
-                               "column 'weight': '%s' is not a finite number", text);
+                               "column 'weight': '%s' is not a finite number in float32 range",
+                               text);
             }
           row->weight = w;
           continue;
