@@ -557,7 +557,15 @@ load_data (const char *data, gsize length, const char *name, guint layers, guint
           if (r->layer >= MIN (lim_l, 100000) || r->expert >= MIN (lim_e, 65536)
               || r->gpu >= MIN (lim_g, (guint64)MSIM_TOPOLOGY_MAX_GPUS))
             {
-              g_prefix_error (error, "line %u: ", r->line);
+              /* "NAME: msg" becomes "NAME:LINE: msg". */
+              GError *e = *error;
+              gsize n = strlen (name);
+              const char *msg = e->message;
+              if (strncmp (msg, name, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+                msg += n + 2;
+              GError *lined = g_error_new (e->domain, e->code, "%s:%u: %s", name, r->line, msg);
+              g_clear_error (error);
+              g_propagate_error (error, lined);
               break;
             }
         }

@@ -225,6 +225,7 @@ START_TEST (test_controls)
     "run @CASES@/run/base.ini -o @TMP@/out --set workload.trace=../trace/good.npy",
     "run @CASES@/run/base.ini -o @TMP@/out --set workload.trace=../trace/good.csv",
     "run @CASES@/run/router-base.ini -o @TMP@/out",
+    "run @CASES@/run/placement-good.ini -o @TMP@/out",
     NULL,
   };
   for (const char *const *c = controls; *c; c++)
