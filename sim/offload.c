@@ -26,6 +26,7 @@
 #include "network.h"
 #include "router.h"
 #include "tasks.h"
+#include "timeline.h"
 
 /* Task categories, for the timeline and per-GPU busy times. */
 enum
@@ -1858,60 +1859,13 @@ compute_sch (MsimOffloadRun *run, const Sim *sim)
     }
 }
 
-typedef struct
-{
-  GString *s;
-  gboolean first;
-} TlCtx;
-
-static void
-tl_sep (TlCtx *c)
-{
-  if (!c->first)
-    g_string_append (c->s, ",\n");
-  c->first = FALSE;
-}
-
-static void
-tl_task (const char *name, guint stream, guint category, gint64 arg, MsimTime start, MsimTime end,
-         gpointer data)
-{
-  TlCtx *c = data;
-  tl_sep (c);
-  /* Trace-event times are microseconds; picoseconds keep 6 decimals. */
-  g_string_append_printf (
-      c->s,
-      "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%u,\"tid\":%u,"
-      "\"ts\":%" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT ",\"dur\":%" G_GINT64_FORMAT
-      ".%06" G_GINT64_FORMAT ",\"args\":{\"layer\":%" G_GINT64_FORMAT "}}",
-      name, cat_names[category], stream / STREAMS_PER_GPU, stream % STREAMS_PER_GPU,
-      start / 1000000, start % 1000000, (end - start) / 1000000, (end - start) % 1000000, arg);
-}
-
 static char *
 make_timeline (const Sim *sim)
 {
-  TlCtx c = { g_string_new ("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"), TRUE };
   static const char *const tracks[STREAMS_PER_GPU] = { "compute", "communication", "copy" };
-  for (guint g = 0; g < sim->G; g++)
-    {
-      tl_sep (&c);
-      g_string_append_printf (c.s,
-                              "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%u,"
-                              "\"args\":{\"name\":\"GPU %u\"}}",
-                              g, g);
-      for (guint t = 0; t < STREAMS_PER_GPU; t++)
-        {
-          tl_sep (&c);
-          g_string_append_printf (c.s,
-                                  "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%u,\"tid\":%u,"
-                                  "\"args\":{\"name\":\"%s\"}}",
-                                  g, t, tracks[t]);
-        }
-    }
-  msim_tasks_foreach (sim->tasks, tl_task, &c);
-  g_string_append (c.s, "\n]}\n");
-  return g_string_free (c.s, FALSE);
+  MsimTimeline *tl = msim_timeline_new (sim->G, STREAMS_PER_GPU, tracks, cat_names, "layer");
+  msim_timeline_add_tasks (tl, sim->tasks);
+  return msim_timeline_finish (tl);
 }
 
 /* ------------------------------------------------------------------ */

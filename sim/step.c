@@ -7,6 +7,7 @@
 
 #include "msim-error.h"
 #include "tasks.h"
+#include "timeline.h"
 
 /* Task categories, for metrics and the timeline. */
 enum
@@ -1215,65 +1216,18 @@ msim_step_run_to_csv (const MsimStepRun *run)
   return g_string_free (s, FALSE);
 }
 
-typedef struct
-{
-  GString *s;
-  gboolean first;
-} TlCtx;
-
-static void
-tl_sep (TlCtx *c)
-{
-  if (!c->first)
-    g_string_append (c->s, ",\n");
-  c->first = FALSE;
-}
-
-static void
-tl_task (const char *name, guint stream, guint category, gint64 arg, MsimTime start, MsimTime end,
-         gpointer data)
-{
-  TlCtx *c = data;
-  tl_sep (c);
-  /* Trace-event times are microseconds; picoseconds keep 6 decimals. */
-  g_string_append_printf (c->s,
-                          "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%u,\"tid\":%u,"
-                          "\"ts\":%" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT
-                          ",\"dur\":%" G_GINT64_FORMAT ".%06" G_GINT64_FORMAT
-                          ",\"args\":{\"block\":%" G_GINT64_FORMAT "}}",
-                          name, cat_names[category], stream / 2, stream % 2, start / 1000000,
-                          start % 1000000, (end - start) / 1000000, (end - start) % 1000000, arg);
-}
-
 char *
 msim_step_run_timeline (const MsimStepRun *run)
 {
-  TlCtx c = { g_string_new ("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"), TRUE };
-  for (guint g = 0; g < run->G; g++)
-    {
-      tl_sep (&c);
-      g_string_append_printf (c.s,
-                              "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%u,"
-                              "\"args\":{\"name\":\"GPU %u\"}}",
-                              g, g);
-      const char *tn[2] = { "compute", "communication" };
-      for (guint t = 0; t < 2; t++)
-        {
-          tl_sep (&c);
-          g_string_append_printf (c.s,
-                                  "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%u,\"tid\":%u,"
-                                  "\"args\":{\"name\":\"%s\"}}",
-                                  g, t, tn[t]);
-        }
-    }
-  msim_tasks_foreach (run->tasks, tl_task, &c);
+  static const char *const streams[2] = { "compute", "communication" };
+  MsimTimeline *tl = msim_timeline_new (run->G, 2, streams, cat_names, "block");
+  msim_timeline_add_tasks (tl, run->tasks);
   /* Links: one counter track each, the utilisation between samples. */
   guint links_pid = run->G;
-  tl_sep (&c);
-  g_string_append_printf (c.s,
-                          "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%u,"
-                          "\"args\":{\"name\":\"links\"}}",
-                          links_pid);
+  msim_timeline_add_event (tl,
+                           "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%u,"
+                           "\"args\":{\"name\":\"links\"}}",
+                           links_pid);
   for (guint i = 0; i < run->samples->len; i++)
     {
       const LinkSample *cur = &g_array_index (run->samples, LinkSample, i);
@@ -1289,16 +1243,14 @@ msim_step_run_timeline (const MsimStepRun *run)
           double util
               = delta
                 / (msim_topology_link_capacity (run->topo, l) * msim_time_to_seconds (cur->t - t0));
-          tl_sep (&c);
-          g_string_append_printf (
-              c.s,
+          msim_timeline_add_event (
+              tl,
               "{\"name\":\"%s\",\"ph\":\"C\",\"pid\":%u,\"ts\":%" G_GINT64_FORMAT
               ".%06" G_GINT64_FORMAT ",\"args\":{\"utilisation\":%.6f}}",
               msim_topology_link_name (run->topo, l), links_pid, t0 / 1000000, t0 % 1000000, util);
         }
     }
-  g_string_append (c.s, "\n]}\n");
-  return g_string_free (c.s, FALSE);
+  return msim_timeline_finish (tl);
 }
 
 char *
