@@ -198,8 +198,10 @@ pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
     return pick_slow (run, l, e, cur, token);
   gsize i = ((gsize)l * run->E + e) * run->G + cur;
   guint32 c = run->pick_count[i];
-  /* One candidate is the common case: skip the 64-bit division. */
-  return run->pick_pool[run->pick_first[i] + (c == 1 ? 0 : token % c)];
+  /* One candidate, or a power of two of them, is the common case: skip the
+   * 64-bit division (same result). */
+  guint64 j = c == 1 ? 0 : (c & (c - 1)) == 0 ? token & (c - 1) : token % c;
+  return run->pick_pool[run->pick_first[i] + j];
 }
 
 /* Tabulates pick_slow() for every (layer, expert, GPU) when the table is
@@ -445,6 +447,8 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
   g_autofree guint64 *cnt = g_new (guint64, (gsize)G * M);
   g_autofree double *dbytes = g_new (double, (gsize)G *G);
   g_autofree double *cbytes = g_new (double, (gsize)G *G);
+  g_autofree guint64 *dcnt = g_new (guint64, (gsize)G *G);
+  g_autofree guint64 *ccnt = g_new (guint64, (gsize)G *G);
   g_autofree guint64 *etok = g_new (guint64, (gsize)G * E);
   g_autofree guint64 *cap_used = g_new (guint64, E);
   g_autofree guint8 *dropped = g_new (guint8, n * k);
@@ -533,8 +537,13 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
 
           /* Routing of this micro-batch: capacity (first choices of every
            * token before second choices), dispatch bytes and counters. */
-          memset (dbytes, 0, sizeof (double) * G * G);
-          memset (cbytes, 0, sizeof (double) * G * G);
+          /* The loops count assignments per (source, destination) GPU pair,
+           * diagonal included (no branch on "crosses GPUs", which real
+           * routing makes unpredictable); bytes and cross-GPU/node counts
+           * come from the counts.  act is a whole number of bytes, so
+           * count x act is exactly the sum of the activations. */
+          memset (dcnt, 0, sizeof (guint64) * G * G);
+          memset (ccnt, 0, sizeof (guint64) * G * G);
           memset (etok, 0, sizeof (guint64) * G * E);
           memset (cap_used, 0, sizeof (guint64) * E);
           guint64 nmb = 0;
@@ -543,30 +552,25 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
           guint64 capacity = G_MAXUINT64;
           if (o->capacity_factor > 0.0)
             capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
+          const MsimExpertId *ids = msim_trace_row (trace, first, moe_l); /* tokens are contiguous */
           for (guint r = 0; r < k; r++)
             for (guint64 t = 0; t < n; t++)
               {
                 if (mb[t] != b)
                   continue;
-                int e = msim_trace_expert (trace, first + t, moe_l, r);
+                int e = ids[t * k + r];
                 guint8 *dr = &dropped[t * k + r];
                 *dr = e < 0 || cap_used[e] >= capacity;
-                if (*dr)
+                if (G_UNLIKELY (*dr))
                   {
                     br.dropped++;
                     continue;
                   }
                 cap_used[e]++;
-                guint h = served[t * k + r] = pick (run, moe_l, (guint)e, loc[t], first + t);
+                guint lt = loc[t];
+                guint h = served[t * k + r] = pick (run, moe_l, (guint)e, lt, first + t);
                 etok[h * E + (guint)e]++;
-                br.assignments++;
-                if (h != loc[t])
-                  {
-                    br.cross_gpu++;
-                    dbytes[loc[t] * G + h] += act;
-                    if (run->host_of[h] != run->host_of[loc[t]])
-                      br.cross_node++;
-                  }
+                dcnt[lt * G + h]++;
               }
           /* Where each token's output is combined. */
           for (guint64 t = 0; t < n; t++)
@@ -577,20 +581,25 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
               if (cc && !dropped[t * k])
                 dest = served[t * k];
               for (guint r = 0; r < k; r++)
-                {
-                  if (dropped[t * k + r])
-                    continue;
-                  guint h = served[t * k + r];
-                  if (h != dest)
-                    cbytes[h * G + dest] += act;
-                }
+                if (!dropped[t * k + r])
+                  ccnt[served[t * k + r] * G + dest]++;
               newloc[t] = dest;
             }
-          for (guint i = 0; i < G * G; i++)
-            {
-              br.dispatch_bytes += dbytes[i];
-              br.combine_bytes += cbytes[i];
-            }
+          for (guint i = 0; i < G; i++)
+            for (guint j = 0; j < G; j++)
+              {
+                guint64 d = dcnt[i * G + j], c = i == j ? 0 : ccnt[i * G + j];
+                br.assignments += d;
+                if (i == j)
+                  d = 0;
+                br.cross_gpu += d;
+                if (run->host_of[i] != run->host_of[j])
+                  br.cross_node += d;
+                dbytes[i * G + j] = (double)d * act;
+                cbytes[i * G + j] = (double)c * act;
+                br.dispatch_bytes += dbytes[i * G + j];
+                br.combine_bytes += cbytes[i * G + j];
+              }
 
           /* Dispatch, after each GPU's gate. */
           br.dispatch = submit_a2a (run, all, dbytes, "dispatch", CAT_DISPATCH, blk, gate, NULL);
