@@ -144,6 +144,23 @@ typedef struct
   guint32 link;
 } HeapItem;
 
+/* Analytical mode: a first-byte event, in insertion order (seq). */
+typedef struct
+{
+  MsimTime time;
+  guint64 seq;
+  guint32 flow;
+} AEnt;
+
+typedef struct
+{
+  MsimTime latency;
+  AEnt *v;
+  guint32 head, len, cap; /* live entries are v[head .. len) */
+} AFifo;
+
+#define A_FIFOS 8
+
 struct _MsimNetwork
 {
   MsimEngine *engine;
@@ -160,6 +177,10 @@ struct _MsimNetwork
   guint32 hop_free[MAX_HOPS + 1];
 
   MsimEventQueue *first_bytes; /* data = flow index */
+  /* Analytical mode: first bytes in FIFOs by route latency (see below). */
+  AFifo afifo[A_FIFOS];
+  guint32 n_afifo;
+  guint64 a_seq; /* order of analytical events: FIFO entries and queue events alike */
   /* Completion times, one per link with bottlenecked flows: an indexed
    * binary heap over links (in-place key updates; levels change often). */
   guint32 *ch; /* heap of link ids */
@@ -941,6 +962,99 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
 #define A_FIRST_BYTE 0u
 #define A_END        1u
 
+/*
+ * The queue would hold two events per flow, and an all-to-all starts a
+ * rank's flows at one instant with a few distinct route latencies: long
+ * runs of equal times that a heap sorts by insertion order at a cost.  But
+ * flows start at non-decreasing times (the engine's clock), so the first
+ * bytes of flows with equal latency come in time order: each distinct
+ * latency gets a FIFO, and only the end events (and first bytes that would
+ * break a FIFO's order, or of a ninth latency) go through the queue.  Every
+ * event carries a sequence number, in the flow's `ev` field for queued
+ * ones, and events are taken in (time, sequence) order across the FIFOs
+ * and the queue: exactly the order of a single queue.
+ */
+
+/* Appends a first-byte event to the FIFO of @latency; FALSE when it must
+ * go through the queue instead. */
+static gboolean
+a_fifo_push (MsimNetwork *net, MsimTime latency, MsimTime time, guint32 fi, guint64 seq)
+{
+  AFifo *q = NULL;
+  for (guint32 i = 0; i < net->n_afifo; i++)
+    if (net->afifo[i].latency == latency)
+      {
+        q = &net->afifo[i];
+        break;
+      }
+  if (q == NULL)
+    {
+      if (net->n_afifo == A_FIFOS)
+        return FALSE;
+      q = &net->afifo[net->n_afifo++];
+      *q = (AFifo){ latency, NULL, 0, 0, 0 };
+    }
+  if (q->len > q->head && q->v[q->len - 1].time > time)
+    return FALSE; /* a flow started in the future: out of order */
+  if (q->head == q->len)
+    q->head = q->len = 0;
+  if (q->len == q->cap)
+    {
+      if (q->head > 0 && q->head >= q->cap / 2)
+        {
+          memmove (q->v, q->v + q->head, sizeof (AEnt) * (q->len - q->head));
+          q->len -= q->head;
+          q->head = 0;
+        }
+      else
+        {
+          q->cap = MAX (64u, 2u * q->cap);
+          q->v = g_renew (AEnt, q->v, q->cap);
+        }
+    }
+  q->v[q->len++] = (AEnt){ time, seq, fi };
+  return TRUE;
+}
+
+/* The FIFO whose head comes first in (time, seq) order, or NULL. */
+static AFifo *
+a_fifo_first (MsimNetwork *net)
+{
+  AFifo *best = NULL;
+  for (guint32 i = 0; i < net->n_afifo; i++)
+    {
+      AFifo *q = &net->afifo[i];
+      if (q->head == q->len)
+        continue;
+      if (best == NULL || q->v[q->head].time < best->v[best->head].time
+          || (q->v[q->head].time == best->v[best->head].time
+              && q->v[q->head].seq < best->v[best->head].seq))
+        best = q;
+    }
+  return best;
+}
+
+static MsimTime
+a_next_time (MsimNetwork *net)
+{
+  MsimTime t = msim_event_queue_peek_time (net->first_bytes);
+  for (guint32 i = 0; i < net->n_afifo; i++)
+    {
+      const AFifo *q = &net->afifo[i];
+      if (q->head < q->len)
+        t = MIN (t, q->v[q->head].time);
+    }
+  return t;
+}
+
+/* Queues an analytical event of flow @fi at @time. */
+static void
+a_queue_push (MsimNetwork *net, guint32 fi, MsimTime time, guint tag)
+{
+  net->flows[fi].ev = net->a_seq++;
+  msim_event_queue_push (net->first_bytes, time, NULL, GUINT_TO_POINTER (fi * 2u + tag));
+}
+
 /* Puts flow @f's rate on its links (@on) or takes it off; l->n counts the
  * moving flows (analytical mode keeps no per-link flow entries). */
 static void
@@ -987,8 +1101,7 @@ a_first_byte (MsimNetwork *net, guint32 fi, MsimTime now)
   MsimTime dt = 0;
   if (!msim_time_for_bytes (f->bytes, rate, &dt))
     dt = MSIM_TIME_NEVER - now;
-  f->ev = msim_event_queue_push (net->first_bytes, msim_time_add_sat (now, dt), NULL,
-                                 GUINT_TO_POINTER (fi * 2u + A_END));
+  a_queue_push (net, fi, msim_time_add_sat (now, dt), A_END);
 }
 
 static void
@@ -1067,9 +1180,9 @@ static MsimTime
 network_next_event (gpointer state, MsimTime now)
 {
   MsimNetwork *net = state;
-  MsimTime ta = msim_event_queue_peek_time (net->first_bytes);
   if (net->model == MSIM_NETWORK_ANALYTICAL)
-    return ta; /* first bytes and ends alike */
+    return a_next_time (net); /* first bytes and ends alike */
+  MsimTime ta = msim_event_queue_peek_time (net->first_bytes);
   if (ta == now)
     return now; /* first bytes due now join this time's batch before solving */
   if (net->dirty)
@@ -1083,8 +1196,19 @@ network_advance (gpointer state, MsimTime now)
   MsimNetwork *net = state;
   MsimEvent ev;
   if (net->model == MSIM_NETWORK_ANALYTICAL)
-    while (msim_event_queue_peek_time (net->first_bytes) == now)
+    for (;;)
       {
+        AFifo *q = a_fifo_first (net);
+        gboolean queued = msim_event_queue_peek (net->first_bytes, &ev) && ev.time == now;
+        if (q != NULL && q->v[q->head].time == now
+            && (!queued
+                || q->v[q->head].seq < net->flows[GPOINTER_TO_UINT (ev.data) >> 1].ev))
+          {
+            a_first_byte (net, q->v[q->head++].flow, now);
+            continue;
+          }
+        if (!queued)
+          break;
         msim_event_queue_pop (net->first_bytes, &ev);
         guint tag = GPOINTER_TO_UINT (ev.data);
         if ((tag & 1u) == A_END)
@@ -1190,6 +1314,8 @@ msim_network_free (MsimNetwork *net)
   g_free (net->hops);
   g_free (net->pq);
   msim_event_queue_free (net->first_bytes);
+  for (guint32 i = 0; i < net->n_afifo; i++)
+    g_free (net->afifo[i].v);
   g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
   g_free (net->touched);
@@ -1232,8 +1358,17 @@ msim_network_start_flow (MsimNetwork *net, MsimTime start, const guint32 *links,
   f->hop0 = hop0;
   for (guint j = 0; j < n_links; j++)
     net->hops[hop0 + j] = (Hop){ links[j], 0 };
-  guint tag = net->model == MSIM_NETWORK_ANALYTICAL ? fi * 2u + A_FIRST_BYTE : fi;
-  f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (tag));
+  if (net->model == MSIM_NETWORK_ANALYTICAL)
+    {
+      guint64 seq = net->a_seq++;
+      if (!a_fifo_push (net, latency, f->first_byte, fi, seq))
+        {
+          net->a_seq--;
+          a_queue_push (net, fi, f->first_byte, A_FIRST_BYTE);
+        }
+    }
+  else
+    f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (fi));
   net->stats.flows_started++;
   net->stats.bytes_started += bytes;
   return flow_id (net, fi);
