@@ -371,6 +371,16 @@ msim_coll_alltoallv (MsimComm *comm, const guint *gpus, guint n, const double *b
 
   if (!comm->p.a2a_hierarchical)
     {
+      /* Each rank's list holds its non-empty row and column: size it once. */
+      for (guint i = 0; i < n; i++)
+        {
+          guint cnt = 0;
+          for (guint j = 0; j < n; j++)
+            cnt += (j != i && bytes[i * n + j] > 0.0) + (j != i && bytes[j * n + i] > 0.0);
+          XferList *l = &c->rank_xfers[i];
+          l->cap = MAX (cnt, 1u);
+          l->v = g_renew (Xfer *, l->v, l->cap);
+        }
       guint w = comm->p.a2a_window;
       for (guint i = 0; i < n; i++)
         {

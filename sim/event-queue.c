@@ -268,11 +268,44 @@ next_pow2 (guint32 v)
   return p;
 }
 
-static int
-cmp_u64 (const void *a, const void *b)
+/* The @k-th smallest of @v[0 .. n) (Hoare's selection, median-of-three
+ * pivots); reorders @v.  What a sort would put at v[k], in O(n). */
+static guint64
+select_kth (guint64 *v, guint32 n, guint32 k)
 {
-  guint64 x = *(const guint64 *)a, y = *(const guint64 *)b;
-  return x < y ? -1 : x > y;
+  guint32 lo = 0, hi = n - 1;
+  while (lo < hi)
+    {
+      guint32 mid = lo + (hi - lo) / 2;
+      guint64 a = v[lo], b = v[mid], c = v[hi];
+      guint64 pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+      guint32 i = lo, j = hi;
+      while (i <= j)
+        {
+          while (v[i] < pivot)
+            i++;
+          while (v[j] > pivot)
+            j--;
+          if (i <= j)
+            {
+              guint64 t = v[i];
+              v[i] = v[j];
+              v[j] = t;
+              i++;
+              if (j == 0)
+                break;
+              j--;
+            }
+        }
+      /* v[lo .. j] <= pivot <= v[i .. hi], and v[j+1 .. i-1] == pivot. */
+      if (k <= j && j != G_MAXUINT32)
+        hi = j;
+      else if (k >= i)
+        lo = i;
+      else
+        return v[k];
+    }
+  return v[k];
 }
 
 /* Bucket width for a new window over the @count events of @list in
@@ -292,8 +325,7 @@ fit_width (MsimEventQueue *q, guint32 list, guint32 count, guint64 lo, guint64 h
   for (guint32 s = list; s != NIL && n < 256; s = q->nodes[s].next, i++)
     if (i % stride == 0)
       sample[n++] = q->nodes[s].time;
-  qsort (sample, n, sizeof sample[0], cmp_u64);
-  guint64 q1 = sample[n / 4];
+  guint64 q1 = select_kth (sample, n, n / 4);
   /* count/4 events lie in [lo, q1]: two per bucket there. */
   guint64 w = (q1 - lo) / (count / 8) + 1;
   return MIN (w, span_width);

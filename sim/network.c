@@ -138,6 +138,13 @@ typedef struct
   gpointer data;
 } Done;
 
+/* Completions of a batch, whose callbacks run after it. */
+typedef struct
+{
+  Done *v;
+  guint32 len, cap;
+} DoneList;
+
 typedef struct
 {
   double key;
@@ -203,8 +210,9 @@ struct _MsimNetwork
   guint32 *unf; /* per link: unfrozen flows crossing it */
   HeapItem *pq; /* solve's lazy min-heap of links */
   guint32 pq_len, pq_cap;
-  GArray *done;
-  GArray *done_spare; /* the previous batch's array, kept to reuse its storage */
+  DoneList *done;
+  DoneList *done_spare; /* the previous batch's list, kept to reuse its storage */
+  DoneList done_lists[2];
 
   double restart_level; /* smallest rate removed since the last solve */
   gboolean dirty;
@@ -916,7 +924,13 @@ finish_flow (MsimNetwork *net, guint32 fi, MsimTime now)
 {
   Flow *f = &net->flows[fi];
   Done d = { { flow_id (net, fi), f->start, f->first_byte, now, f->bytes }, f->done, f->data };
-  g_array_append_val (net->done, d);
+  DoneList *dl = net->done;
+  if (G_UNLIKELY (dl->len == dl->cap))
+    {
+      dl->cap = MAX (64u, 2u * dl->cap);
+      dl->v = g_renew (Done, dl->v, dl->cap);
+    }
+  dl->v[dl->len++] = d;
   net->stats.flows_completed++;
   net->stats.bytes_delivered += f->bytes;
   free_hops (net, f->hop0, f->nhops);
@@ -1230,16 +1244,16 @@ network_advance (gpointer state, MsimTime now)
    * they start cannot see a half-updated state. */
   if (net->done->len > 0)
     {
-      GArray *batch = net->done;
+      DoneList *batch = net->done;
       net->done = net->done_spare;
       net->done_spare = NULL;
       for (guint k = 0; k < batch->len; k++)
         {
-          Done *d = &g_array_index (batch, Done, k);
+          Done *d = &batch->v[k];
           if (d->done)
             d->done (net, &d->info, d->data);
         }
-      g_array_set_size (batch, 0);
+      batch->len = 0;
       net->done_spare = batch;
     }
 }
@@ -1285,8 +1299,8 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   net->upper = g_new (guint32, n_links);
   net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->resched = g_new (guint32, n_links);
-  net->done = g_array_new (FALSE, FALSE, sizeof (Done));
-  net->done_spare = g_array_new (FALSE, FALSE, sizeof (Done));
+  net->done = &net->done_lists[0];
+  net->done_spare = &net->done_lists[1];
   net->restart_level = G_MAXDOUBLE;
   msim_engine_add_model (engine, &network_class, net);
   return net;
@@ -1322,9 +1336,8 @@ msim_network_free (MsimNetwork *net)
   g_free (net->upper);
   g_array_free (net->new_flows, TRUE);
   g_free (net->resched);
-  g_array_free (net->done, TRUE);
-  if (net->done_spare != NULL)
-    g_array_free (net->done_spare, TRUE);
+  g_free (net->done_lists[0].v);
+  g_free (net->done_lists[1].v);
   g_free (net);
 }
 
