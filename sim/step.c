@@ -55,13 +55,19 @@ typedef struct
   double *bytes; /* per link, cumulative */
 } LinkSample;
 
+typedef struct
+{
+  guint32 first, count;
+} PickCell;
+
 struct _MsimStepRun
 {
   const MsimExpertMap *map;
   guint *host_of; /* per GPU */
   /* pick() precomputed: for (layer, expert, GPU) the candidate copies are
    * pick_pool[first .. first + count), chosen by token index. */
-  guint32 *pick_first, *pick_count, *pick_pool;
+  PickCell *pick_cells;
+  guint32 *pick_pool;
   MsimTopology *topo;
   const MsimModelSpec *model;
   const MsimGpuSpec *gpu;
@@ -125,8 +131,7 @@ msim_step_run_free (MsimStepRun *run)
   g_free (run->mem_weights);
   g_free (run->mem_kv);
   g_free (run->host_of);
-  g_free (run->pick_first);
-  g_free (run->pick_count);
+  g_free (run->pick_cells);
   g_free (run->pick_pool);
   g_free (run);
 }
@@ -191,17 +196,32 @@ kernel_ps (const MsimStepRun *run, MsimKernelClass klass, double flops, double b
  * any (split by token). */
 static guint pick_slow (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token);
 
-static inline guint
-pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
+/* The cells of MoE block @l, or NULL without a table. */
+static inline const PickCell *
+pick_layer (const MsimStepRun *run, guint l)
 {
-  if (run->pick_first == NULL)
+  return run->pick_cells ? run->pick_cells + (gsize)l * run->E * run->G : NULL;
+}
+
+/* pick() with the block's cells from pick_layer(), hoisted out of loops. */
+static inline guint
+pick_in (const MsimStepRun *run, const PickCell *cells, guint l, guint e, guint cur,
+         guint64 token)
+{
+  if (cells == NULL)
     return pick_slow (run, l, e, cur, token);
-  gsize i = ((gsize)l * run->E + e) * run->G + cur;
-  guint32 c = run->pick_count[i];
+  PickCell pc = cells[(gsize)e * run->G + cur];
+  guint32 c = pc.count;
   /* One candidate, or a power of two of them, is the common case: skip the
    * 64-bit division (same result). */
   guint64 j = c == 1 ? 0 : (c & (c - 1)) == 0 ? token & (c - 1) : token % c;
-  return run->pick_pool[run->pick_first[i] + j];
+  return run->pick_pool[pc.first + j];
+}
+
+static inline guint
+pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
+{
+  return pick_in (run, pick_layer (run, l), l, e, cur, token);
 }
 
 /* Tabulates pick_slow() for every (layer, expert, GPU) when the table is
@@ -214,8 +234,7 @@ build_pick_table (MsimStepRun *run)
   if (cells > ((gsize)1 << 22))
     return; /* too big: pick_slow() scans the copies instead */
   guint ncopies = m->offsets[m->layers * m->experts];
-  run->pick_first = g_new (guint32, cells);
-  run->pick_count = g_new (guint32, cells);
+  run->pick_cells = g_new (PickCell, cells);
   run->pick_pool = g_new (guint32, 2 * (gsize)ncopies);
   for (guint le = 0; le < m->layers * m->experts; le++)
     {
@@ -253,8 +272,7 @@ build_pick_table (MsimStepRun *run)
               first = (guint32)(byhost + hs - run->pick_pool);
               count = hn;
             }
-          run->pick_first[c] = first;
-          run->pick_count[c] = count;
+          run->pick_cells[c] = (PickCell){ first, count };
         }
     }
 }
@@ -553,6 +571,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
           if (o->capacity_factor > 0.0)
             capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
           const MsimExpertId *ids = msim_trace_row (trace, first, moe_l); /* tokens are contiguous */
+          const PickCell *cells = pick_layer (run, moe_l);
           for (guint r = 0; r < k; r++)
             for (guint64 t = 0; t < n; t++)
               {
@@ -568,7 +587,7 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
                   }
                 cap_used[e]++;
                 guint lt = loc[t];
-                guint h = served[t * k + r] = pick (run, moe_l, (guint)e, lt, first + t);
+                guint h = served[t * k + r] = pick_in (run, cells, moe_l, (guint)e, lt, first + t);
                 etok[h * E + (guint)e]++;
                 dcnt[lt * G + h]++;
               }
@@ -692,20 +711,31 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
 static void
 boundary_metric (MsimStepRun *run, const MsimTrace *trace, guint64 first, guint64 n)
 {
-  for (guint64 t = 0; t < n; t++)
-    for (guint l = 0; l + 1 < run->n_moe; l++)
-      {
-        int a = msim_trace_expert (trace, first + t, l, 0);
-        int b = msim_trace_expert (trace, first + t, l + 1, 0);
-        if (a < 0 || b < 0)
-          continue;
-        guint home = (guint)((t)*run->G / n);
-        guint ga = pick (run, l, (guint)a, home, first + t);
-        guint gb = pick (run, l + 1, (guint)b, ga, first + t);
-        run->boundaries++;
-        run->boundary_cross_gpu += ga != gb;
-        run->boundary_cross_node += run->host_of[ga] != run->host_of[gb];
-      }
+  /* Block by block: the trace is stored block-major (sums, so the order
+   * does not matter). */
+  const guint k = trace->k, *host_of = run->host_of;
+  guint64 pairs = 0, cross_gpu = 0, cross_node = 0;
+  for (guint l = 0; l + 1 < run->n_moe; l++)
+    {
+      const MsimExpertId *ia = msim_trace_row (trace, first, l);
+      const MsimExpertId *ib = msim_trace_row (trace, first, l + 1);
+      const PickCell *ca = pick_layer (run, l), *cb = pick_layer (run, l + 1);
+      for (guint64 t = 0; t < n; t++)
+        {
+          int a = ia[t * k], b = ib[t * k];
+          if (a < 0 || b < 0)
+            continue;
+          guint home = (guint)(t * run->G / n);
+          guint ga = pick_in (run, ca, l, (guint)a, home, first + t);
+          guint gb = pick_in (run, cb, l + 1, (guint)b, ga, first + t);
+          pairs++;
+          cross_gpu += ga != gb;
+          cross_node += host_of[ga] != host_of[gb];
+        }
+    }
+  run->boundaries += pairs;
+  run->boundary_cross_gpu += cross_gpu;
+  run->boundary_cross_node += cross_node;
 }
 
 static void
