@@ -465,9 +465,10 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
   g_autofree guint64 *cnt = g_new (guint64, (gsize)G * M);
   g_autofree double *dbytes = g_new (double, (gsize)G *G);
   g_autofree double *cbytes = g_new (double, (gsize)G *G);
-  g_autofree guint64 *dcnt = g_new (guint64, (gsize)G *G);
-  g_autofree guint64 *ccnt = g_new (guint64, (gsize)G *G);
-  g_autofree guint64 *etok = g_new (guint64, (gsize)G * E);
+  /* 32-bit counts (msim_step_run() bounds tokens x k): half the cache. */
+  g_autofree guint32 *dcnt = g_new (guint32, (gsize)G *G);
+  g_autofree guint32 *ccnt = g_new (guint32, (gsize)G *G);
+  g_autofree guint32 *etok = g_new (guint32, (gsize)G * E);
   g_autofree guint64 *cap_used = g_new (guint64, E);
   g_autofree guint8 *dropped = g_new (guint8, n * k);
   g_autofree guint *served = g_new (guint, n * k); /* GPU serving each assignment */
@@ -560,9 +561,9 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
            * routing makes unpredictable); bytes and cross-GPU/node counts
            * come from the counts.  act is a whole number of bytes, so
            * count x act is exactly the sum of the activations. */
-          memset (dcnt, 0, sizeof (guint64) * G * G);
-          memset (ccnt, 0, sizeof (guint64) * G * G);
-          memset (etok, 0, sizeof (guint64) * G * E);
+          memset (dcnt, 0, sizeof (guint32) * G * G);
+          memset (ccnt, 0, sizeof (guint32) * G * G);
+          memset (etok, 0, sizeof (guint32) * G * E);
           memset (cap_used, 0, sizeof (guint64) * E);
           guint64 nmb = 0;
           for (guint64 t = 0; t < n; t++)
@@ -785,6 +786,14 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
                    "the run needs trace tokens [%" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
                    ") but the trace has %" G_GSIZE_FORMAT " tokens",
                    options->token_offset, need, trace->tokens);
+      return NULL;
+    }
+  if (options->tokens > G_MAXUINT32 / MAX (model->top_k, 1))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
+                   "%" G_GUINT64_FORMAT " tokens per step x top_k %d is beyond the step engine's "
+                   "limit of 2^32 assignments per step",
+                   options->tokens, model->top_k);
       return NULL;
     }
   if (options->tokens < G)
