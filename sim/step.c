@@ -398,11 +398,403 @@ submit_a2a (MsimStepRun *run, const guint *all, double *bytes, const char *name,
   return c;
 }
 
-/* Simulates step @s over trace tokens [first, first + n).  @loc holds each
- * sequence's current GPU (context-coherent decode carries it over). */
+/* ---------- routing: a producer of per-block routing results ----------
+ *
+ * Routing a step (which GPU serves each token's experts, capacity drops,
+ * the all-to-all byte matrices, where outputs are combined, context-
+ * coherent token moves) depends only on the trace, the placement and the
+ * options, never on simulated times.  So it runs ahead of the graph
+ * builder: on its own thread when the matrices are small enough to keep a
+ * few blocks in flight, the builder consuming blocks in order (the results
+ * are the same either way, and deterministic).  The routing thread also
+ * computes the boundary metric while the main thread simulates.
+ */
+
+/* One micro-batch of one MoE block. */
+typedef struct
+{
+  double *dbytes, *cbytes; /* G x G: dispatch and combine all-to-all bytes */
+  guint32 *etok;           /* G x E: assignments each GPU's copy of each expert serves */
+  guint64 *here;           /* G: tokens whose output is summed on each GPU */
+  guint64 nmb, dropped, assignments, cross_gpu, cross_node;
+  double dispatch_bytes, combine_bytes;
+} MbRoute;
+
+typedef struct
+{
+  guint64 *cnt; /* G x M: tokens per (GPU, micro-batch) at the block's start */
+  MbRoute *mbs; /* M of them when the block is an MoE block */
+} BlockRoute;
+
+#define ROUTE_SLOTS 4
+
+typedef struct
+{
+  const MsimStepRun *run;
+  const MsimTrace *trace;
+  guint G, E, k, M;
+  double act;
+  gboolean cc;
+  /* Current step. */
+  guint s, moe_l;
+  guint64 first, n;
+  guint *seq_loc; /* carried across decode steps (context-coherent) */
+  guint *mb, *loc, *newloc, *served;
+  guint8 *dropped;
+  guint32 *dcnt, *ccnt;
+  guint64 *cap_used;
+  guint64 n_alloc;
+  /* Boundary metric, summed over steps. */
+  guint64 boundaries, boundary_cross_gpu, boundary_cross_node;
+  /* Results: a ring of blocks.  Without a thread only slot 0 is used. */
+  BlockRoute slots[ROUTE_SLOTS];
+  guint nslots;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  guint64 produced, consumed; /* blocks */
+} Router;
+
 static void
-build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, guint64 n,
-            guint *seq_loc, Ready *ready)
+block_route_init (BlockRoute *b, guint G, guint E, guint M)
+{
+  b->cnt = g_new (guint64, (gsize)G * M);
+  b->mbs = g_new0 (MbRoute, M);
+  for (guint i = 0; i < M; i++)
+    {
+      b->mbs[i].dbytes = g_new (double, (gsize)G * G);
+      b->mbs[i].cbytes = g_new (double, (gsize)G * G);
+      b->mbs[i].etok = g_new (guint32, (gsize)G * E);
+      b->mbs[i].here = g_new (guint64, G);
+    }
+}
+
+static void
+block_route_clear (BlockRoute *b, guint M)
+{
+  if (b->mbs)
+    for (guint i = 0; i < M; i++)
+      {
+        g_free (b->mbs[i].dbytes);
+        g_free (b->mbs[i].cbytes);
+        g_free (b->mbs[i].etok);
+        g_free (b->mbs[i].here);
+      }
+  g_free (b->mbs);
+  g_free (b->cnt);
+}
+
+/* Sets up step @s over trace tokens [first, first + n): homes are
+ * contiguous blocks of the batch per GPU (data-parallel attention), and
+ * micro-batches split every GPU's tokens evenly. */
+static void
+router_begin_step (Router *r, guint s, guint64 first, guint64 n)
+{
+  guint G = r->G, M = r->M;
+  r->s = s;
+  r->first = first;
+  r->n = n;
+  r->moe_l = 0;
+  if (n > r->n_alloc)
+    {
+      r->mb = g_renew (guint, r->mb, n);
+      r->loc = g_renew (guint, r->loc, n);
+      r->newloc = g_renew (guint, r->newloc, n);
+      r->served = g_renew (guint, r->served, n * r->k);
+      r->dropped = g_renew (guint8, r->dropped, n * r->k);
+      r->n_alloc = n;
+    }
+  g_autofree guint64 *per_gpu = g_new0 (guint64, G);
+  g_autofree guint64 *seen = g_new0 (guint64, G);
+  for (guint64 t = 0; t < n; t++)
+    per_gpu[t * G / n]++;
+  gboolean carry = r->run->opt.phase == MSIM_PHASE_DECODE && r->cc;
+  for (guint64 t = 0; t < n; t++)
+    {
+      guint g = (guint)(t * G / n);
+      r->mb[t] = (guint)(seen[g]++ * M / per_gpu[g]);
+      r->loc[t] = carry ? r->seq_loc[t] : g;
+    }
+}
+
+/* Routes micro-batch @b of the current MoE block into @out. */
+static void
+route_mb (Router *r, guint blk, guint b, MbRoute *out)
+{
+  const MsimStepRun *run = r->run;
+  const MsimStepOptions *o = &run->opt;
+  guint G = r->G, E = r->E, k = r->k;
+  guint64 n = r->n, first = r->first;
+  const guint *mb = r->mb;
+  guint *loc = r->loc, *newloc = r->newloc, *served = r->served;
+  guint8 *dropped = r->dropped;
+  guint32 *dcnt = r->dcnt, *ccnt = r->ccnt, *etok = out->etok;
+  guint64 *cap_used = r->cap_used;
+  double act = r->act;
+  gboolean cc = r->cc;
+  guint moe_l = r->moe_l;
+
+  /* Capacity: first choices of every token before second choices.  The
+   * loops count assignments per (source, destination) GPU pair, diagonal
+   * included (no branch on "crosses GPUs", which real routing makes
+   * unpredictable); bytes and cross-GPU/node counts come from the counts.
+   * act is a whole number of bytes, so count x act is exactly the sum of
+   * the activations. */
+  out->nmb = out->dropped = out->assignments = out->cross_gpu = out->cross_node = 0;
+  out->dispatch_bytes = out->combine_bytes = 0.0;
+  memset (dcnt, 0, sizeof (guint32) * G * G);
+  memset (ccnt, 0, sizeof (guint32) * G * G);
+  memset (etok, 0, sizeof (guint32) * G * E);
+  memset (cap_used, 0, sizeof (guint64) * E);
+  guint64 nmb = 0;
+  for (guint64 t = 0; t < n; t++)
+    nmb += mb[t] == b;
+  out->nmb = nmb;
+  guint64 capacity = G_MAXUINT64;
+  if (o->capacity_factor > 0.0)
+    capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
+  const MsimExpertId *ids = msim_trace_row (r->trace, first, moe_l); /* tokens are contiguous */
+  const PickCell *cells = pick_layer (run, moe_l);
+  for (guint rk = 0; rk < k; rk++)
+    for (guint64 t = 0; t < n; t++)
+      {
+        if (mb[t] != b)
+          continue;
+        int e = ids[t * k + rk];
+        guint8 *dr = &dropped[t * k + rk];
+        *dr = e < 0 || cap_used[e] >= capacity;
+        if (G_UNLIKELY (*dr))
+          {
+            out->dropped++;
+            continue;
+          }
+        cap_used[e]++;
+        guint lt = loc[t];
+        guint h = served[t * k + rk] = pick_in (run, cells, moe_l, (guint)e, lt, first + t);
+        etok[h * E + (guint)e]++;
+        dcnt[lt * G + h]++;
+      }
+  /* Where each token's output is combined: back home (baseline), or on the
+   * top-1 expert's GPU (context-coherent). */
+  for (guint64 t = 0; t < n; t++)
+    {
+      if (mb[t] != b)
+        continue;
+      guint dest = loc[t];
+      if (cc && !dropped[t * k])
+        dest = served[t * k];
+      for (guint rk = 0; rk < k; rk++)
+        if (!dropped[t * k + rk])
+          ccnt[served[t * k + rk] * G + dest]++;
+      newloc[t] = dest;
+    }
+  for (guint i = 0; i < G; i++)
+    for (guint j = 0; j < G; j++)
+      {
+        guint64 d = dcnt[i * G + j], c = i == j ? 0 : ccnt[i * G + j];
+        out->assignments += d;
+        if (i == j)
+          d = 0;
+        out->cross_gpu += d;
+        if (run->host_of[i] != run->host_of[j])
+          out->cross_node += d;
+        out->dbytes[i * G + j] = (double)d * act;
+        out->cbytes[i * G + j] = (double)c * act;
+        out->dispatch_bytes += out->dbytes[i * G + j];
+        out->combine_bytes += out->cbytes[i * G + j];
+      }
+  /* Every assignment is served by one expert or counted as dropped, and the
+   * dispatch carries one activation per cross-GPU assignment. */
+  if (out->assignments + out->dropped != nmb * k
+      || out->dispatch_bytes != (double)out->cross_gpu * act)
+    g_error ("step %u block %u micro-batch %u: token conservation violated (%" G_GUINT64_FORMAT
+             " tokens x %u = %" G_GUINT64_FORMAT " served + %" G_GUINT64_FORMAT " dropped)",
+             r->s, blk, b, nmb, k, out->assignments, out->dropped);
+  /* Tokens whose output is summed on each GPU: each exactly once. */
+  memset (out->here, 0, sizeof (guint64) * G);
+  for (guint64 t = 0; t < n; t++)
+    if (mb[t] == b)
+      out->here[newloc[t]]++;
+  guint64 summed = 0;
+  for (guint g = 0; g < G; g++)
+    summed += out->here[g];
+  if (summed != nmb)
+    g_error ("step %u block %u micro-batch %u: %" G_GUINT64_FORMAT
+             " tokens combined, %" G_GUINT64_FORMAT " in the micro-batch",
+             r->s, blk, b, summed, nmb);
+  if (cc)
+    for (guint64 t = 0; t < n; t++)
+      if (mb[t] == b)
+        loc[t] = newloc[t];
+}
+
+/* Routes block @blk of the current step into @out. */
+static void
+router_block (Router *r, guint blk, BlockRoute *out)
+{
+  guint M = r->M;
+  memset (out->cnt, 0, sizeof (guint64) * r->G * M);
+  for (guint64 t = 0; t < r->n; t++)
+    out->cnt[r->loc[t] * M + r->mb[t]]++;
+  if (!msim_model_spec_is_moe_layer (r->run->model, (int)blk))
+    return;
+  for (guint b = 0; b < M; b++)
+    route_mb (r, blk, b, &out->mbs[b]);
+  r->moe_l++;
+}
+
+/* DESIGN.md section 4: (token, layer boundary) pairs whose top-1 expert
+ * changes GPU (node) between consecutive MoE layers.  Block by block: the
+ * trace is stored block-major (sums, so the order does not matter). */
+static void
+boundary_metric (Router *r)
+{
+  const MsimStepRun *run = r->run;
+  const MsimTrace *trace = r->trace;
+  guint64 first = r->first, n = r->n;
+  const guint k = trace->k, *host_of = run->host_of;
+  guint64 pairs = 0, cross_gpu = 0, cross_node = 0;
+  for (guint l = 0; l + 1 < run->n_moe; l++)
+    {
+      const MsimExpertId *ia = msim_trace_row (trace, first, l);
+      const MsimExpertId *ib = msim_trace_row (trace, first, l + 1);
+      const PickCell *ca = pick_layer (run, l), *cb = pick_layer (run, l + 1);
+      for (guint64 t = 0; t < n; t++)
+        {
+          int a = ia[t * k], b = ib[t * k];
+          if (a < 0 || b < 0)
+            continue;
+          guint home = (guint)(t * run->G / n);
+          guint ga = pick_in (run, ca, l, (guint)a, home, first + t);
+          guint gb = pick_in (run, cb, l + 1, (guint)b, ga, first + t);
+          pairs++;
+          cross_gpu += ga != gb;
+          cross_node += host_of[ga] != host_of[gb];
+        }
+    }
+  r->boundaries += pairs;
+  r->boundary_cross_gpu += cross_gpu;
+  r->boundary_cross_node += cross_node;
+}
+
+static void
+router_end_step (Router *r)
+{
+  boundary_metric (r);
+  if (r->cc && r->run->opt.phase == MSIM_PHASE_DECODE)
+    memcpy (r->seq_loc, r->loc, sizeof (guint) * r->n);
+}
+
+static gpointer
+router_thread (gpointer data)
+{
+  Router *r = data;
+  const MsimStepOptions *o = &r->run->opt;
+  guint64 per_step = o->tokens;
+  for (guint s = 0; s < o->steps; s++)
+    {
+      router_begin_step (r, s, o->token_offset + (guint64)s * per_step, per_step);
+      for (guint blk = 0; blk < r->run->n_blocks; blk++)
+        {
+          g_mutex_lock (&r->lock);
+          while (r->produced - r->consumed >= r->nslots)
+            g_cond_wait (&r->cond, &r->lock);
+          g_mutex_unlock (&r->lock);
+          router_block (r, blk, &r->slots[r->produced % r->nslots]);
+          g_mutex_lock (&r->lock);
+          r->produced++;
+          g_cond_broadcast (&r->cond);
+          g_mutex_unlock (&r->lock);
+        }
+      router_end_step (r);
+    }
+  return NULL;
+}
+
+/* A thread pays off when a block's routing is large, and the ring must
+ * stay small: a few blocks of G x G matrices. */
+static void
+router_init (Router *r, const MsimStepRun *run, const MsimTrace *trace, guint *seq_loc)
+{
+  memset (r, 0, sizeof *r);
+  r->run = run;
+  r->trace = trace;
+  r->G = run->G;
+  r->E = run->E;
+  r->k = run->k;
+  r->M = run->opt.microbatches;
+  r->act = (double)msim_model_spec_activation_bytes_per_token (run->model);
+  r->cc = run->opt.scheme == MSIM_SCHEME_CONTEXT_COHERENT;
+  r->seq_loc = seq_loc;
+  r->dcnt = g_new (guint32, (gsize)r->G * r->G);
+  r->ccnt = g_new (guint32, (gsize)r->G * r->G);
+  r->cap_used = g_new (guint64, r->E);
+  double slot_bytes = (double)r->M * r->G * (16.0 * r->G + 4.0 * r->E + 8.0);
+  gboolean threaded = g_get_num_processors () > 1 && run->opt.tokens >= 4096
+                      && slot_bytes * ROUTE_SLOTS <= 64.0 * 1048576.0;
+  r->nslots = threaded ? ROUTE_SLOTS : 1;
+  for (guint i = 0; i < r->nslots; i++)
+    block_route_init (&r->slots[i], r->G, r->E, r->M);
+  g_mutex_init (&r->lock);
+  g_cond_init (&r->cond);
+  if (threaded)
+    r->thread = g_thread_new ("moesim-route", router_thread, r);
+}
+
+/* The next block's routing (in order); router_release() when done with it. */
+static BlockRoute *
+router_get (Router *r, guint blk)
+{
+  if (r->thread == NULL)
+    {
+      router_block (r, blk, &r->slots[0]);
+      return &r->slots[0];
+    }
+  g_mutex_lock (&r->lock);
+  while (r->produced == r->consumed)
+    g_cond_wait (&r->cond, &r->lock);
+  g_mutex_unlock (&r->lock);
+  return &r->slots[r->consumed % r->nslots];
+}
+
+static void
+router_release (Router *r)
+{
+  if (r->thread == NULL)
+    return;
+  g_mutex_lock (&r->lock);
+  r->consumed++;
+  g_cond_broadcast (&r->cond);
+  g_mutex_unlock (&r->lock);
+}
+
+/* Waits for the routing thread (boundary metric included) and frees. */
+static void
+router_finish (Router *r)
+{
+  if (r->thread)
+    g_thread_join (r->thread);
+  r->thread = NULL;
+  for (guint i = 0; i < r->nslots; i++)
+    block_route_clear (&r->slots[i], r->M);
+  g_free (r->mb);
+  g_free (r->loc);
+  g_free (r->newloc);
+  g_free (r->served);
+  g_free (r->dropped);
+  g_free (r->dcnt);
+  g_free (r->ccnt);
+  g_free (r->cap_used);
+  g_mutex_clear (&r->lock);
+  g_cond_clear (&r->cond);
+}
+
+/* ---------- the step graph ---------- */
+
+/* Builds the graph of step @s over trace tokens [first, first + n), with
+ * the routing from @r. */
+static void
+build_step (MsimStepRun *run, Router *r, guint s, guint64 first, guint64 n, Ready *ready)
 {
   const MsimModelSpec *m = run->model;
   const MsimStepOptions *o = &run->opt;
@@ -413,27 +805,8 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
   g_autofree guint *all = g_new (guint, G);
   for (guint g = 0; g < G; g++)
     all[g] = g;
-
-  /* Homes: contiguous blocks of the batch per GPU (data-parallel
-   * attention); micro-batches split every GPU's tokens evenly. */
-  g_autofree guint *home = g_new (guint, n);
-  g_autofree guint *mb = g_new (guint, n);
-  g_autofree guint *loc = g_new (guint, n);
-  g_autofree guint64 *per_gpu = g_new0 (guint64, G);
-  for (guint64 t = 0; t < n; t++)
-    {
-      home[t] = (guint)(t * G / n);
-      per_gpu[home[t]]++;
-    }
-  {
-    g_autofree guint64 *seen = g_new0 (guint64, G);
-    for (guint64 t = 0; t < n; t++)
-      {
-        guint g = home[t];
-        mb[t] = (guint)(seen[g]++ * M / per_gpu[g]);
-        loc[t] = o->phase == MSIM_PHASE_DECODE && cc ? seq_loc[t] : g;
-      }
-  }
+  if (r->thread == NULL)
+    router_begin_step (r, s, first, n);
 
   StepRec sr = { -1, -1, n, NULL };
   if (cc)
@@ -462,27 +835,14 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
   double attn_w = (double)msim_model_spec_attention_params (m) * dtb;
   double kv_tok = (double)msim_model_spec_kv_cache_bytes_per_token (m);
   guint moe_l = 0;
-  g_autofree guint64 *cnt = g_new (guint64, (gsize)G * M);
-  g_autofree double *dbytes = g_new (double, (gsize)G *G);
-  g_autofree double *cbytes = g_new (double, (gsize)G *G);
-  /* 32-bit counts (msim_step_run() bounds tokens x k): half the cache. */
-  g_autofree guint32 *dcnt = g_new (guint32, (gsize)G *G);
-  g_autofree guint32 *ccnt = g_new (guint32, (gsize)G *G);
-  g_autofree guint32 *etok = g_new (guint32, (gsize)G * E);
-  g_autofree guint64 *cap_used = g_new (guint64, E);
-  g_autofree guint8 *dropped = g_new (guint8, n * k);
-  g_autofree guint *served = g_new (guint, n * k); /* GPU serving each assignment */
-  g_autofree guint *newloc = g_new (guint, n);
-  g_autofree guint64 *here = g_new (guint64, G);
   g_autofree MsimTask **gate = g_new (MsimTask *, G);
 
   for (guint blk = 0; blk < run->n_blocks; blk++)
     {
       gboolean moe = msim_model_spec_is_moe_layer (m, (int)blk);
+      BlockRoute *route = router_get (r, blk);
       /* Tokens per (GPU, micro-batch) at their current location. */
-      memset (cnt, 0, sizeof (guint64) * G * M);
-      for (guint64 t = 0; t < n; t++)
-        cnt[loc[t] * M + mb[t]]++;
+      const guint64 *cnt = route->cnt;
 
       for (guint b = 0; b < M; b++)
         {
@@ -554,75 +914,20 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
               continue;
             }
 
-          /* Routing of this micro-batch: capacity (first choices of every
-           * token before second choices), dispatch bytes and counters. */
-          /* The loops count assignments per (source, destination) GPU pair,
-           * diagonal included (no branch on "crosses GPUs", which real
-           * routing makes unpredictable); bytes and cross-GPU/node counts
-           * come from the counts.  act is a whole number of bytes, so
-           * count x act is exactly the sum of the activations. */
-          memset (dcnt, 0, sizeof (guint32) * G * G);
-          memset (ccnt, 0, sizeof (guint32) * G * G);
-          memset (etok, 0, sizeof (guint32) * G * E);
-          memset (cap_used, 0, sizeof (guint64) * E);
-          guint64 nmb = 0;
-          for (guint64 t = 0; t < n; t++)
-            nmb += mb[t] == b;
-          guint64 capacity = G_MAXUINT64;
-          if (o->capacity_factor > 0.0)
-            capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
-          const MsimExpertId *ids = msim_trace_row (trace, first, moe_l); /* tokens are contiguous */
-          const PickCell *cells = pick_layer (run, moe_l);
-          for (guint r = 0; r < k; r++)
-            for (guint64 t = 0; t < n; t++)
-              {
-                if (mb[t] != b)
-                  continue;
-                int e = ids[t * k + r];
-                guint8 *dr = &dropped[t * k + r];
-                *dr = e < 0 || cap_used[e] >= capacity;
-                if (G_UNLIKELY (*dr))
-                  {
-                    br.dropped++;
-                    continue;
-                  }
-                cap_used[e]++;
-                guint lt = loc[t];
-                guint h = served[t * k + r] = pick_in (run, cells, moe_l, (guint)e, lt, first + t);
-                etok[h * E + (guint)e]++;
-                dcnt[lt * G + h]++;
-              }
-          /* Where each token's output is combined. */
-          for (guint64 t = 0; t < n; t++)
-            {
-              if (mb[t] != b)
-                continue;
-              guint dest = loc[t];
-              if (cc && !dropped[t * k])
-                dest = served[t * k];
-              for (guint r = 0; r < k; r++)
-                if (!dropped[t * k + r])
-                  ccnt[served[t * k + r] * G + dest]++;
-              newloc[t] = dest;
-            }
-          for (guint i = 0; i < G; i++)
-            for (guint j = 0; j < G; j++)
-              {
-                guint64 d = dcnt[i * G + j], c = i == j ? 0 : ccnt[i * G + j];
-                br.assignments += d;
-                if (i == j)
-                  d = 0;
-                br.cross_gpu += d;
-                if (run->host_of[i] != run->host_of[j])
-                  br.cross_node += d;
-                dbytes[i * G + j] = (double)d * act;
-                cbytes[i * G + j] = (double)c * act;
-                br.dispatch_bytes += dbytes[i * G + j];
-                br.combine_bytes += cbytes[i * G + j];
-              }
+          /* This micro-batch's routing. */
+          const MbRoute *mr = &route->mbs[b];
+          const guint32 *etok = mr->etok;
+          const guint64 *here = mr->here;
+          guint64 nmb = mr->nmb;
+          br.dropped = mr->dropped;
+          br.assignments = mr->assignments;
+          br.cross_gpu = mr->cross_gpu;
+          br.cross_node = mr->cross_node;
+          br.dispatch_bytes = mr->dispatch_bytes;
+          br.combine_bytes = mr->combine_bytes;
 
           /* Dispatch, after each GPU's gate. */
-          br.dispatch = submit_a2a (run, all, dbytes, "dispatch", CAT_DISPATCH, blk, gate, NULL);
+          br.dispatch = submit_a2a (run, all, mr->dbytes, "dispatch", CAT_DISPATCH, blk, gate, NULL);
 
           /* Expert FFN on every GPU that received tokens. */
           double ebytes = (double)msim_model_spec_expert_bytes (m);
@@ -649,10 +954,11 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
               msim_task_submit (x);
               br.expert[h] = x;
             }
-          /* Token conservation (always checked: it is O(G) here): every
-           * assignment of the micro-batch is served by one expert or counted
-           * as dropped, the expert FFNs process exactly the served ones, and
-           * the dispatch carries one activation per cross-GPU assignment. */
+          /* Token conservation (always checked: it is O(G) here; the router
+           * checked the rest): every assignment of the micro-batch is served
+           * by one expert or counted as dropped, the expert FFNs process
+           * exactly the served ones, and the dispatch carries one activation
+           * per cross-GPU assignment. */
           if (br.assignments + br.dropped != nmb * k || br.total_gpu_tokens != br.assignments
               || br.dispatch_bytes != (double)br.cross_gpu * act)
             g_error ("step %u block %u micro-batch %u: token conservation violated (%" G_GUINT64_FORMAT
@@ -662,20 +968,8 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
 
           /* Combine: back home (baseline), or the other experts' partial
            * outputs to the top-1 expert's GPU (context-coherent). */
-          br.combine = submit_a2a (run, all, cbytes, cc ? "partials" : "combine", CAT_COMBINE, blk,
+          br.combine = submit_a2a (run, all, mr->cbytes, cc ? "partials" : "combine", CAT_COMBINE, blk,
                                    br.expert, NULL);
-          /* Tokens whose output is summed on each GPU. */
-          memset (here, 0, sizeof (guint64) * G);
-          for (guint64 t = 0; t < n; t++)
-            if (mb[t] == b)
-              here[newloc[t]]++;
-          guint64 summed = 0;
-          for (guint g = 0; g < G; g++)
-            summed += here[g];
-          if (summed != nmb)
-            g_error ("step %u block %u micro-batch %u: %" G_GUINT64_FORMAT
-                     " tokens combined, %" G_GUINT64_FORMAT " in the micro-batch",
-                     s, blk, b, summed, nmb);
           for (guint g = 0; g < G; g++)
             {
               Ready *rd = &ready[g * M + b];
@@ -694,49 +988,15 @@ build_step (MsimStepRun *run, const MsimTrace *trace, guint s, guint64 first, gu
               msim_task_submit (sum);
               *rd = (Ready){ sum, NULL };
             }
-          for (guint64 t = 0; t < n; t++)
-            if (mb[t] == b && cc)
-              loc[t] = newloc[t];
           g_array_append_val (run->blocks, br);
         }
+      router_release (r);
       if (moe)
         moe_l++;
     }
-  if (cc && o->phase == MSIM_PHASE_DECODE)
-    memcpy (seq_loc, loc, sizeof (guint) * n);
+  if (r->thread == NULL)
+    router_end_step (r);
   g_array_append_val (run->steps, sr);
-}
-
-/* DESIGN.md section 4: (token, layer boundary) pairs whose top-1 expert
- * changes GPU (node) between consecutive MoE layers. */
-static void
-boundary_metric (MsimStepRun *run, const MsimTrace *trace, guint64 first, guint64 n)
-{
-  /* Block by block: the trace is stored block-major (sums, so the order
-   * does not matter). */
-  const guint k = trace->k, *host_of = run->host_of;
-  guint64 pairs = 0, cross_gpu = 0, cross_node = 0;
-  for (guint l = 0; l + 1 < run->n_moe; l++)
-    {
-      const MsimExpertId *ia = msim_trace_row (trace, first, l);
-      const MsimExpertId *ib = msim_trace_row (trace, first, l + 1);
-      const PickCell *ca = pick_layer (run, l), *cb = pick_layer (run, l + 1);
-      for (guint64 t = 0; t < n; t++)
-        {
-          int a = ia[t * k], b = ib[t * k];
-          if (a < 0 || b < 0)
-            continue;
-          guint home = (guint)(t * run->G / n);
-          guint ga = pick_in (run, ca, l, (guint)a, home, first + t);
-          guint gb = pick_in (run, cb, l + 1, (guint)b, ga, first + t);
-          pairs++;
-          cross_gpu += ga != gb;
-          cross_node += host_of[ga] != host_of[gb];
-        }
-    }
-  run->boundaries += pairs;
-  run->boundary_cross_gpu += cross_gpu;
-  run->boundary_cross_node += cross_node;
 }
 
 static void
@@ -903,14 +1163,13 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   for (guint64 t = 0; t < options->tokens; t++)
     seq_loc[t] = (guint)(t * G / options->tokens);
   guint64 per_step_tokens = options->tokens;
+  Router router;
+  router_init (&router, run, trace, seq_loc);
   for (guint s = 0; s < options->steps; s++)
     {
       guint64 first = options->token_offset + (guint64)s * per_step_tokens;
-      guint before = run->blocks->len;
-      build_step (run, trace, s, first, per_step_tokens, seq_loc, ready);
-      boundary_metric (run, trace, first, per_step_tokens);
+      build_step (run, &router, s, first, per_step_tokens, ready);
       run->tokens_processed += per_step_tokens;
-      (void)before;
     }
 
   /* Run, with progress on a terminal. */
@@ -922,6 +1181,11 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
       progress (run, total_tasks - msim_tasks_pending (run->tasks), total_tasks, FALSE);
   if (iter > 0xffff)
     progress (run, total_tasks, total_tasks, TRUE);
+  /* The routing thread computed the boundary metric meanwhile. */
+  router_finish (&router);
+  run->boundaries = router.boundaries;
+  run->boundary_cross_gpu = router.boundary_cross_gpu;
+  run->boundary_cross_node = router.boundary_cross_node;
   if (res != MSIM_STEP_IDLE || msim_tasks_pending (run->tasks) != 0)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_RUNTIME,
