@@ -550,11 +550,16 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
   for (guint64 t = 0; t < n; t++)
     nmb += mb[t] == b;
   out->nmb = nmb;
+  gboolean limited = o->capacity_factor > 0.0;
   guint64 capacity = G_MAXUINT64;
-  if (o->capacity_factor > 0.0)
+  if (limited)
     capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
   const MsimExpertId *ids = msim_trace_row (r->trace, first, moe_l); /* tokens are contiguous */
   const PickCell *cells = pick_layer (run, moe_l);
+  /* One pass per rank (all first choices before second choices), which
+   * also counts the combine: an assignment's output goes back home
+   * (baseline) or to the top-1 expert's GPU (context-coherent), known by
+   * then since rank 0 comes first. */
   for (guint rk = 0; rk < k; rk++)
     for (guint64 t = 0; t < n; t++)
       {
@@ -562,30 +567,30 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
           continue;
         int e = ids[t * k + rk];
         guint8 *dr = &dropped[t * k + rk];
-        *dr = e < 0 || cap_used[e] >= capacity;
+        *dr = e < 0 || (limited && cap_used[e] >= capacity);
         if (G_UNLIKELY (*dr))
           {
             out->dropped++;
             continue;
           }
-        cap_used[e]++;
+        if (limited)
+          cap_used[e]++;
         guint lt = loc[t];
         guint h = served[t * k + rk] = pick_in (run, cells, moe_l, (guint)e, lt, first + t);
         etok[h * E + (guint)e]++;
         dcnt[lt * G + h]++;
+        guint dest = cc && !dropped[t * k] ? served[t * k] : lt;
+        ccnt[h * G + dest]++;
       }
-  /* Where each token's output is combined: back home (baseline), or on the
-   * top-1 expert's GPU (context-coherent). */
+  /* Tokens whose output is summed on each GPU (each exactly once), and
+   * where context-coherent tokens go. */
+  memset (out->here, 0, sizeof (guint64) * G);
   for (guint64 t = 0; t < n; t++)
     {
       if (mb[t] != b)
         continue;
-      guint dest = loc[t];
-      if (cc && !dropped[t * k])
-        dest = served[t * k];
-      for (guint rk = 0; rk < k; rk++)
-        if (!dropped[t * k + rk])
-          ccnt[served[t * k + rk] * G + dest]++;
+      guint dest = cc && !dropped[t * k] ? served[t * k] : loc[t];
+      out->here[dest]++;
       newloc[t] = dest;
     }
   for (guint i = 0; i < G; i++)
@@ -610,11 +615,6 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
     g_error ("step %u block %u micro-batch %u: token conservation violated (%" G_GUINT64_FORMAT
              " tokens x %u = %" G_GUINT64_FORMAT " served + %" G_GUINT64_FORMAT " dropped)",
              r->s, blk, b, nmb, k, out->assignments, out->dropped);
-  /* Tokens whose output is summed on each GPU: each exactly once. */
-  memset (out->here, 0, sizeof (guint64) * G);
-  for (guint64 t = 0; t < n; t++)
-    if (mb[t] == b)
-      out->here[newloc[t]]++;
   guint64 summed = 0;
   for (guint g = 0; g < G; g++)
     summed += out->here[g];
