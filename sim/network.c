@@ -166,6 +166,18 @@ typedef struct
   guint32 head, len, cap; /* live entries are v[head .. len) */
 } AFifo;
 
+/* Analytical mode: the other events (ends, out-of-order first bytes), in a
+ * binary min-heap by (time, seq).  It holds one event per moving flow, a
+ * few thousand at most in an all-to-all: a small heap in cache costs a
+ * third of a calendar queue's refills on these bursty, tied times
+ * (measured with callgrind on bench step). */
+typedef struct
+{
+  MsimTime time;
+  guint64 seq;
+  guint32 tag; /* flow * 2 + A_FIRST_BYTE or A_END */
+} AHeapEnt;
+
 #define A_FIFOS 8
 
 struct _MsimNetwork
@@ -187,6 +199,8 @@ struct _MsimNetwork
   /* Analytical mode: first bytes in FIFOs by route latency (see below). */
   AFifo afifo[A_FIFOS];
   guint32 n_afifo;
+  AHeapEnt *ah;
+  guint32 ah_len, ah_cap;
   guint64 a_seq; /* order of analytical events: FIFO entries and queue events alike */
   /* Completion times, one per link with bottlenecked flows: an indexed
    * binary heap over links (in-place key updates; levels change often). */
@@ -977,16 +991,15 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
 #define A_END        1u
 
 /*
- * The queue would hold two events per flow, and an all-to-all starts a
- * rank's flows at one instant with a few distinct route latencies: long
- * runs of equal times that a heap sorts by insertion order at a cost.  But
- * flows start at non-decreasing times (the engine's clock), so the first
- * bytes of flows with equal latency come in time order: each distinct
- * latency gets a FIFO, and only the end events (and first bytes that would
- * break a FIFO's order, or of a ninth latency) go through the queue.  Every
- * event carries a sequence number, in the flow's `ev` field for queued
- * ones, and events are taken in (time, sequence) order across the FIFOs
- * and the queue: exactly the order of a single queue.
+ * Two events per flow, and an all-to-all starts a rank's flows at one
+ * instant with a few distinct route latencies: long runs of equal times.
+ * But flows start at non-decreasing times (the engine's clock), so the
+ * first bytes of flows with equal latency come in time order: each
+ * distinct latency gets a FIFO, and only the end events (and first bytes
+ * that would break a FIFO's order, or of a ninth latency) go through a
+ * small binary heap.  Every event carries a sequence number, and events
+ * are taken in (time, sequence) order across the FIFOs and the heap:
+ * exactly the order of a single queue.
  */
 
 /* Appends a first-byte event to the FIFO of @latency; FALSE when it must
@@ -1048,10 +1061,59 @@ a_fifo_first (MsimNetwork *net)
   return best;
 }
 
+static inline gboolean
+a_before (const AHeapEnt *a, const AHeapEnt *b)
+{
+  return a->time < b->time || (a->time == b->time && a->seq < b->seq);
+}
+
+static void
+a_heap_push (MsimNetwork *net, MsimTime time, guint64 seq, guint32 tag)
+{
+  if (net->ah_len == net->ah_cap)
+    {
+      net->ah_cap = MAX (256u, 2u * net->ah_cap);
+      net->ah = g_renew (AHeapEnt, net->ah, net->ah_cap);
+    }
+  AHeapEnt x = { time, seq, tag };
+  guint32 i = net->ah_len++;
+  while (i > 0)
+    {
+      guint32 p = (i - 1) / 2;
+      if (!a_before (&x, &net->ah[p]))
+        break;
+      net->ah[i] = net->ah[p];
+      i = p;
+    }
+  net->ah[i] = x;
+}
+
+static void
+a_heap_pop (MsimNetwork *net)
+{
+  AHeapEnt x = net->ah[--net->ah_len];
+  guint32 n = net->ah_len, i = 0;
+  if (n == 0)
+    return;
+  for (;;)
+    {
+      guint32 c = 2 * i + 1;
+      if (c >= n)
+        break;
+      if (c + 1 < n && a_before (&net->ah[c + 1], &net->ah[c]))
+        c++;
+      if (!a_before (&net->ah[c], &x))
+        break;
+      net->ah[i] = net->ah[c];
+      i = c;
+    }
+  net->ah[i] = x;
+}
+
 static MsimTime
 a_next_time (MsimNetwork *net)
 {
-  MsimTime t = msim_event_queue_peek_time (net->first_bytes);
+  MsimTime t = net->ah_len ? net->ah[0].time : MSIM_TIME_NEVER;
   for (guint32 i = 0; i < net->n_afifo; i++)
     {
       const AFifo *q = &net->afifo[i];
@@ -1061,12 +1123,11 @@ a_next_time (MsimNetwork *net)
   return t;
 }
 
-/* Queues an analytical event of flow @fi at @time. */
+/* Schedules an analytical event of flow @fi at @time on the heap. */
 static void
 a_queue_push (MsimNetwork *net, guint32 fi, MsimTime time, guint tag)
 {
-  net->flows[fi].ev = net->a_seq++;
-  msim_event_queue_push (net->first_bytes, time, NULL, GUINT_TO_POINTER (fi * 2u + tag));
+  a_heap_push (net, time, net->a_seq++, fi * 2u + tag);
 }
 
 /* Puts flow @f's rate on its links (@on) or takes it off; l->n counts the
@@ -1213,18 +1274,17 @@ network_advance (gpointer state, MsimTime now)
     for (;;)
       {
         AFifo *q = a_fifo_first (net);
-        gboolean queued = msim_event_queue_peek (net->first_bytes, &ev) && ev.time == now;
+        gboolean queued = net->ah_len > 0 && net->ah[0].time == now;
         if (q != NULL && q->v[q->head].time == now
-            && (!queued
-                || q->v[q->head].seq < net->flows[GPOINTER_TO_UINT (ev.data) >> 1].ev))
+            && (!queued || q->v[q->head].seq < net->ah[0].seq))
           {
             a_first_byte (net, q->v[q->head++].flow, now);
             continue;
           }
         if (!queued)
           break;
-        msim_event_queue_pop (net->first_bytes, &ev);
-        guint tag = GPOINTER_TO_UINT (ev.data);
+        guint tag = net->ah[0].tag;
+        a_heap_pop (net);
         if ((tag & 1u) == A_END)
           a_end (net, tag >> 1, now);
         else
@@ -1330,6 +1390,7 @@ msim_network_free (MsimNetwork *net)
   msim_event_queue_free (net->first_bytes);
   for (guint32 i = 0; i < net->n_afifo; i++)
     g_free (net->afifo[i].v);
+  g_free (net->ah);
   g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
   g_free (net->touched);
