@@ -199,6 +199,51 @@ START_TEST (test_many_simultaneous)
 }
 END_TEST
 
+static guint n_criticals;
+
+static void
+count_criticals (const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+  (void)domain;
+  (void)level;
+  (void)message;
+  (void)data;
+  n_criticals++;
+}
+
+/* A route must be a simple path: a repeated link is refused (a critical,
+ * id 0), while distinct links whose ids agree modulo 64 (the fast filter
+ * collides) are accepted. */
+START_TEST (test_route_simple_path)
+{
+  double cap[130];
+  for (guint l = 0; l < 130; l++)
+    cap[l] = 1e9;
+  for (int model = 0; model < 2; model++)
+    {
+      g_autoptr (MsimEngine) e = msim_engine_new ();
+      g_autoptr (MsimNetwork) net = msim_network_new (
+          e, 130, cap, model ? MSIM_NETWORK_ANALYTICAL : MSIM_NETWORK_MAXMIN);
+      guint handler = g_log_set_handler ("moesim", G_LOG_LEVEL_CRITICAL, count_criticals, NULL);
+      GLogFunc old = g_log_set_default_handler ((GLogFunc)count_criticals, NULL);
+      n_criticals = 0;
+      const guint32 ok[] = { 5, 69, 133 - 4 };
+      const guint32 dup[] = { 5, 69, 5 };
+      ck_assert_uint_ne (msim_network_start_flow (net, 0, ok, 3, 0, 1e6, NULL, NULL), 0);
+      ck_assert_uint_eq (n_criticals, 0);
+      ck_assert_uint_eq (msim_network_start_flow (net, 0, dup, 3, 0, 1e6, NULL, NULL), 0);
+      ck_assert_uint_eq (n_criticals, 1);
+      g_log_set_default_handler (old, NULL);
+      g_log_remove_handler ("moesim", handler);
+      msim_engine_run (e);
+      /* Only the accepted flow moved: 1 MB on each of its links. */
+      msim_ck_assert_near (msim_network_link_bytes (net, 5), 1e6, 1e-12);
+      msim_ck_assert_near (msim_network_link_bytes (net, 69), 1e6, 1e-12);
+      msim_ck_assert_near (msim_network_link_bytes (net, 129), 1e6, 1e-12);
+    }
+}
+END_TEST
+
 START_TEST (test_analytical)
 {
   /* Analytical mode: no sharing, bottleneck capacity per flow. */
@@ -532,6 +577,7 @@ network_suite (void)
   tcase_add_test (tc, test_staggered);
   tcase_add_test (tc, test_new_bottleneck_after_removal);
   tcase_add_test (tc, test_latency_only_and_local);
+  tcase_add_test (tc, test_route_simple_path);
   tcase_add_test (tc, test_analytical);
   tcase_add_test (tc, test_analytical_random);
   suite_add_tcase (s, tc);
