@@ -151,6 +151,17 @@ typedef struct
   guint32 link;
 } HeapItem;
 
+/* Analytical mode: what a link needs, packed (a flow's start and end touch
+ * every link of its route; Link is mostly the solver's state). */
+typedef struct
+{
+  double cap;
+  double load; /* sum of the rates of the moving flows */
+  double bytes; /* carried, up to `since` */
+  MsimTime since;
+  guint32 n; /* moving flows */
+} ALink;
+
 /* Analytical mode: a first-byte event, in insertion order (seq). */
 typedef struct
 {
@@ -201,6 +212,7 @@ struct _MsimNetwork
   guint32 n_afifo;
   AHeapEnt *ah;
   guint32 ah_len, ah_cap;
+  ALink *al; /* per link, analytical mode only */
   guint64 a_seq; /* order of analytical events: FIFO entries and queue events alike */
   /* Completion times, one per link with bottlenecked flows: an indexed
    * binary heap over links (in-place key updates; levels change often). */
@@ -1130,17 +1142,19 @@ a_queue_push (MsimNetwork *net, guint32 fi, MsimTime time, guint tag)
   a_heap_push (net, time, net->a_seq++, fi * 2u + tag);
 }
 
-/* Puts flow @f's rate on its links (@on) or takes it off; l->n counts the
- * moving flows (analytical mode keeps no per-link flow entries). */
+/* Puts flow @f's rate on its links (@on) or takes it off. */
 static void
 a_set_load (MsimNetwork *net, Flow *f, gboolean on, MsimTime now)
 {
   Hop *h = flow_hops (net, f);
   for (guint32 j = 0; j < f->nhops; j++)
     {
-      guint32 li = h[j].link;
-      Link *l = &net->links[li];
-      settle_bytes (l, now);
+      ALink *l = &net->al[h[j].link];
+      if (now > l->since)
+        {
+          l->bytes += l->load * dt_seconds (now - l->since);
+          l->since = now;
+        }
       if (on)
         {
           l->load += f->target;
@@ -1152,7 +1166,6 @@ a_set_load (MsimNetwork *net, Flow *f, gboolean on, MsimTime now)
           if (--l->n == 0 || l->load < 0.0)
             l->load = 0.0; /* no drift survives an empty link */
         }
-      net->avail[li] = l->cap - l->load;
     }
 }
 
@@ -1167,9 +1180,9 @@ a_first_byte (MsimNetwork *net, guint32 fi, MsimTime now)
       return;
     }
   Hop *h = flow_hops (net, f);
-  double rate = net->links[h[0].link].cap;
+  double rate = net->al[h[0].link].cap;
   for (guint32 j = 1; j < f->nhops; j++)
-    rate = MIN (rate, net->links[h[j].link].cap);
+    rate = MIN (rate, net->al[h[j].link].cap);
   f->state = FLOW_ACTIVE;
   f->target = rate;
   a_set_load (net, f, TRUE, now);
@@ -1350,6 +1363,12 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   net->free_flow = NIL;
   for (guint i = 0; i <= MAX_HOPS; i++)
     net->hop_free[i] = NIL;
+  if (model == MSIM_NETWORK_ANALYTICAL)
+    {
+      net->al = g_new0 (ALink, n_links);
+      for (guint i = 0; i < n_links; i++)
+        net->al[i].cap = capacity_Bps[i];
+    }
   net->first_bytes = msim_event_queue_new ();
   net->ch = g_new (guint32, n_links);
   for (guint i = 0; i < n_links; i++)
@@ -1391,6 +1410,7 @@ msim_network_free (MsimNetwork *net)
   for (guint32 i = 0; i < net->n_afifo; i++)
     g_free (net->afifo[i].v);
   g_free (net->ah);
+  g_free (net->al);
   g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
   g_free (net->touched);
@@ -1476,8 +1496,13 @@ msim_network_link_bytes (MsimNetwork *net, guint link)
     solve (net, now_of (net));
   /* Read without settling: the running sum is only split at load changes,
    * so asking (e.g. for a timeline) never changes later results. */
-  const Link *l = &net->links[link];
   MsimTime now = now_of (net);
+  if (net->al)
+    {
+      const ALink *a = &net->al[link];
+      return a->bytes + (now > a->since ? a->load * dt_seconds (now - a->since) : 0.0);
+    }
+  const Link *l = &net->links[link];
   return l->bytes + (now > l->since ? l->load * dt_seconds (now - l->since) : 0.0);
 }
 
@@ -1487,7 +1512,7 @@ msim_network_link_load (MsimNetwork *net, guint link)
   g_return_val_if_fail (link < net->n_links, 0.0);
   if (net->dirty)
     solve (net, now_of (net));
-  return net->links[link].load;
+  return net->al ? net->al[link].load : net->links[link].load;
 }
 
 guint
@@ -1500,7 +1525,7 @@ guint
 msim_network_link_flows (const MsimNetwork *net, guint link)
 {
   g_return_val_if_fail (link < net->n_links, 0);
-  return net->links[link].n;
+  return net->al ? net->al[link].n : net->links[link].n;
 }
 
 void
