@@ -203,6 +203,20 @@ pick_layer (const MsimStepRun *run, guint l)
   return run->pick_cells ? run->pick_cells + (gsize)l * run->E * run->G : NULL;
 }
 
+/* A table pick with everything passed in: loops hoist the loads (the
+ * compiler cannot, as their counter stores might alias the run's fields). */
+static inline guint
+pick_fast (const PickCell *cells, const guint32 *pool, guint E, guint e, guint cur,
+           guint64 token)
+{
+  PickCell pc = cells[(gsize)cur * E + e];
+  guint32 c = pc.count;
+  /* One candidate, or a power of two of them, is the common case: skip the
+   * 64-bit division (same result). */
+  guint64 j = c == 1 ? 0 : (c & (c - 1)) == 0 ? token & (c - 1) : token % c;
+  return pool[pc.first + j];
+}
+
 /* pick() with the block's cells from pick_layer(), hoisted out of loops. */
 static inline guint
 pick_in (const MsimStepRun *run, const PickCell *cells, guint l, guint e, guint cur,
@@ -210,12 +224,7 @@ pick_in (const MsimStepRun *run, const PickCell *cells, guint l, guint e, guint 
 {
   if (cells == NULL)
     return pick_slow (run, l, e, cur, token);
-  PickCell pc = cells[(gsize)e * run->G + cur];
-  guint32 c = pc.count;
-  /* One candidate, or a power of two of them, is the common case: skip the
-   * 64-bit division (same result). */
-  guint64 j = c == 1 ? 0 : (c & (c - 1)) == 0 ? token & (c - 1) : token % c;
-  return run->pick_pool[pc.first + j];
+  return pick_fast (cells, run->pick_pool, run->E, e, cur, token);
 }
 
 static inline guint
@@ -251,7 +260,8 @@ build_pick_table (MsimStepRun *run)
             byhost[k++] = g[i];
       for (guint cur = 0; cur < run->G; cur++)
         {
-          gsize c = (gsize)le * run->G + cur;
+          /* Laid out (layer, GPU, expert): a token's picks share a row. */
+          gsize c = ((gsize)(le / m->experts) * run->G + cur) * m->experts + le % m->experts;
           guint32 first = (guint32)(all - run->pick_pool), count = n;
           guint hs = G_MAXUINT, hn = 0;
           for (guint i = 0; i < n; i++)
@@ -543,7 +553,8 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
   out->nmb = out->dropped = out->assignments = out->cross_gpu = out->cross_node = 0;
   out->dispatch_bytes = out->combine_bytes = 0.0;
   memset (dcnt, 0, sizeof (guint32) * G * G);
-  memset (ccnt, 0, sizeof (guint32) * G * G);
+  if (cc)
+    memset (ccnt, 0, sizeof (guint32) * G * G);
   memset (etok, 0, sizeof (guint32) * G * E);
   memset (cap_used, 0, sizeof (guint64) * E);
   guint64 nmb = 0;
@@ -556,6 +567,7 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
     capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
   const MsimExpertId *ids = msim_trace_row (r->trace, first, moe_l); /* tokens are contiguous */
   const PickCell *cells = pick_layer (run, moe_l);
+  const guint32 *pool = run->pick_pool;
   /* One pass per rank (all first choices before second choices), which
    * also counts the combine: an assignment's output goes back home
    * (baseline) or to the top-1 expert's GPU (context-coherent), known by
@@ -576,12 +588,20 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
         if (limited)
           cap_used[e]++;
         guint lt = loc[t];
-        guint h = served[t * k + rk] = pick_in (run, cells, moe_l, (guint)e, lt, first + t);
+        guint h = cells ? pick_fast (cells, pool, E, (guint)e, lt, first + t)
+                        : pick_slow (run, moe_l, (guint)e, lt, first + t);
+        served[t * k + rk] = h;
         etok[h * E + (guint)e]++;
         dcnt[lt * G + h]++;
-        guint dest = cc && !dropped[t * k] ? served[t * k] : lt;
-        ccnt[h * G + dest]++;
+        if (cc)
+          ccnt[h * G + (!dropped[t * k] ? served[t * k] : lt)]++;
       }
+  /* Baseline: every output goes back home, so the combine is the
+   * transpose of the dispatch. */
+  if (!cc)
+    for (guint i = 0; i < G; i++)
+      for (guint j = 0; j < G; j++)
+        ccnt[j * G + i] = dcnt[i * G + j];
   /* Tokens whose output is summed on each GPU (each exactly once), and
    * where context-coherent tokens go. */
   memset (out->here, 0, sizeof (guint64) * G);
@@ -652,7 +672,8 @@ boundary_metric (Router *r)
   const MsimStepRun *run = r->run;
   const MsimTrace *trace = r->trace;
   guint64 first = r->first, n = r->n;
-  const guint k = trace->k, *host_of = run->host_of;
+  const guint k = trace->k, *host_of = run->host_of, G = run->G, E = run->E;
+  const guint32 *pool = run->pick_pool;
   guint64 pairs = 0, cross_gpu = 0, cross_node = 0;
   for (guint l = 0; l + 1 < run->n_moe; l++)
     {
@@ -664,9 +685,11 @@ boundary_metric (Router *r)
           int a = ia[t * k], b = ib[t * k];
           if (a < 0 || b < 0)
             continue;
-          guint home = (guint)(t * run->G / n);
-          guint ga = pick_in (run, ca, l, (guint)a, home, first + t);
-          guint gb = pick_in (run, cb, l + 1, (guint)b, ga, first + t);
+          guint home = (guint)(t * G / n);
+          guint ga = ca ? pick_fast (ca, pool, E, (guint)a, home, first + t)
+                        : pick_slow (run, l, (guint)a, home, first + t);
+          guint gb = cb ? pick_fast (cb, pool, E, (guint)b, ga, first + t)
+                        : pick_slow (run, l + 1, (guint)b, ga, first + t);
           pairs++;
           cross_gpu += ga != gb;
           cross_node += host_of[ga] != host_of[gb];
