@@ -33,7 +33,13 @@ typedef struct
   guint32 *pred_link;
   guint16 *hops;
   guint8 *n_paths;
+  /* Routes to the vertices reached by a single path (no ECMP choice), laid
+   * out: single_link[single_off[v] .. + hops[v]), NO_SINGLE otherwise. */
+  guint32 *single_off;
+  guint32 *single_link;
 } MsimSourceTree;
+
+#define MSIM_NO_SINGLE G_MAXUINT32
 
 #define MSIM_HOPS_UNREACHABLE G_MAXUINT16
 

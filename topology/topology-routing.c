@@ -110,6 +110,8 @@ source_tree_free (MsimSourceTree *t)
   g_free (t->pred_link);
   g_free (t->hops);
   g_free (t->n_paths);
+  g_free (t->single_off);
+  g_free (t->single_link);
   g_free (t);
 }
 
@@ -215,6 +217,28 @@ build_source_tree (const MsimTopology *topo, guint src, const double *d)
         }
     }
 #undef ON_DAG
+  /* Single-path routes, walked once here: a route query copies them. */
+  t->single_off = g_new (guint32, nv);
+  guint32 total = 0;
+  for (guint v = 0; v < nv; v++)
+    {
+      gboolean single = v != src && t->hops[v] != MSIM_HOPS_UNREACHABLE
+                        && t->hops[v] <= MSIM_ROUTE_MAX_HOPS && t->n_paths[v] == 1;
+      t->single_off[v] = single ? total : MSIM_NO_SINGLE;
+      total += single ? t->hops[v] : 0;
+    }
+  t->single_link = g_new (guint32, MAX (total, 1));
+  for (guint v = 0; v < nv; v++)
+    if (t->single_off[v] != MSIM_NO_SINGLE)
+      {
+        guint u = v;
+        for (guint pos = t->hops[v]; pos-- > 0;)
+          {
+            guint e = t->pred_link[t->pred_off[u]]; /* the only predecessor */
+            t->single_link[t->single_off[v] + pos] = e;
+            u = topo->link_src[e];
+          }
+      }
   return t;
 }
 
@@ -350,6 +374,19 @@ msim_topology_route (MsimTopology *topo, guint src, guint dst, guint64 flow_id, 
     return FALSE;
 
   guint n = t->hops[dst];
+  if (t->single_off[dst] != MSIM_NO_SINGLE)
+    {
+      const guint32 *links = t->single_link + t->single_off[dst];
+      gint64 lat = 0;
+      for (guint pos = 0; pos < n; pos++)
+        {
+          out->links[pos] = links[pos];
+          lat += topo->link_latency_ps[links[pos]];
+        }
+      out->n_links = n;
+      out->latency_ps = lat;
+      return TRUE;
+    }
   guint64 h0
       = mix64 (mix64 (mix64 (src + G_GUINT64_CONSTANT (0x9e3779b97f4a7c15)) ^ dst) ^ flow_id);
   gint64 latency = 0;
