@@ -753,8 +753,10 @@ router_init (Router *r, const MsimStepRun *run, const MsimTrace *trace, guint *s
   r->ccnt = g_new (guint32, (gsize)r->G * r->G);
   r->cap_used = g_new (guint64, r->E);
   double slot_bytes = (double)r->M * r->G * (16.0 * r->G + 4.0 * r->E + 8.0);
-  gboolean threaded = g_get_num_processors () > 1 && run->opt.tokens >= 4096
-                      && slot_bytes * ROUTE_SLOTS <= 64.0 * 1048576.0;
+  gboolean threaded = run->opt.route_thread == MSIM_ROUTE_THREAD_ON
+                      || (run->opt.route_thread == MSIM_ROUTE_THREAD_AUTO
+                          && g_get_num_processors () > 1 && run->opt.tokens >= 4096
+                          && slot_bytes * ROUTE_SLOTS <= 64.0 * 1048576.0);
   r->nslots = threaded ? ROUTE_SLOTS : 1;
   for (guint i = 0; i < r->nslots; i++)
     block_route_init (&r->slots[i], r->G, r->E, r->M);

@@ -56,6 +56,14 @@ typedef struct
   guint64 token_offset;   /* first trace token used */
   gboolean check;         /* network invariant checks at every re-solve */
   gboolean record_timeline;
+  /* Routing on a second thread: AUTO when worthwhile (several cores, large
+   * batches); the results are the same either way. */
+  enum
+  {
+    MSIM_ROUTE_THREAD_AUTO,
+    MSIM_ROUTE_THREAD_OFF,
+    MSIM_ROUTE_THREAD_ON,
+  } route_thread;
 } MsimStepOptions;
 
 void msim_step_options_init (MsimStepOptions *options);

@@ -284,6 +284,72 @@ START_TEST (test_determinism_and_errors)
 }
 END_TEST
 
+/* The routing thread changes nothing: a synthetic trace routed with and
+ * without it (micro-batches, capacity drops, context-coherent decode over
+ * several steps, baseline prefill) gives byte-identical JSON and timelines. */
+START_TEST (test_route_thread_same_results)
+{
+  const guint layers = 3, E = 4, k = 2, tokens = 240, steps = 3;
+  g_autoptr (MsimModelSpec) m = tiny_model (layers, E, k);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e12);
+  g_autoptr (MsimTopology) topo = switch2 ();
+  g_autofree int *ids = g_new (int, (gsize)tokens * steps * layers * k);
+  guint32 x = 12345;
+  for (gsize i = 0; i < (gsize)tokens * steps * layers; i++)
+    for (guint r = 0; r < k; r++)
+      {
+        x = x * 1664525u + 1013904223u;
+        int e = (int)((x >> 16) % E);
+        if (r == 1 && e == ids[i * k])
+          e = (e + 1) % (int)E; /* distinct experts per token */
+        ids[i * k + r] = e;
+      }
+  g_autoptr (MsimTrace) tr = make_trace (tokens * steps, layers, k, E, ids);
+  guint gpu_of[] = { 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1 };
+  g_autoptr (MsimExpertMap) placement = map_of (layers, E, gpu_of);
+  for (int variant = 0; variant < 3; variant++)
+    {
+      MsimStepOptions o;
+      options (&o, variant == 0 ? MSIM_SCHEME_BASELINE_EP : MSIM_SCHEME_CONTEXT_COHERENT,
+               tokens);
+      o.record_timeline = TRUE;
+      if (variant >= 1)
+        {
+          o.phase = MSIM_PHASE_DECODE;
+          o.steps = steps;
+          o.prompt_len = 16;
+        }
+      o.microbatches = variant == 2 ? 3 : 2;
+      o.capacity_factor = variant == 2 ? 1.0 : 0.0;
+      char *out[2], *tl[2];
+      guint64 dropped[2];
+      for (int t = 0; t < 2; t++)
+        {
+          o.route_thread = t ? MSIM_ROUTE_THREAD_ON : MSIM_ROUTE_THREAD_OFF;
+          GError *error = NULL;
+          MsimStepRun *run = msim_step_run (topo, m, g, tr, placement, &o, &error);
+          ck_assert_msg (run != NULL, "%s", error ? error->message : "");
+          JsonNode *j = msim_step_run_to_json (run);
+          out[t] = msim_json_to_data (j, FALSE);
+          json_node_unref (j);
+          tl[t] = msim_step_run_timeline (run);
+          dropped[t] = msim_step_run_dropped (run);
+          msim_step_run_free (run);
+        }
+      ck_assert_str_eq (out[0], out[1]);
+      ck_assert_str_eq (tl[0], tl[1]);
+      ck_assert_uint_eq (dropped[0], dropped[1]);
+      if (variant == 2)
+        ck_assert_uint_gt (dropped[0], 0); /* the capacity path was exercised */
+      for (int t = 0; t < 2; t++)
+        {
+          g_free (out[t]);
+          g_free (tl[t]);
+        }
+    }
+}
+END_TEST
+
 static Suite *
 step_suite (void)
 {
@@ -296,6 +362,7 @@ step_suite (void)
   tcase_add_test (tc, test_capacity_and_conservation);
   tcase_add_test (tc, test_determinism_and_errors);
   tcase_add_test (tc, test_json_exponents);
+  tcase_add_test (tc, test_route_thread_same_results);
   suite_add_tcase (s, tc);
   return s;
 }
