@@ -138,12 +138,6 @@ typedef struct
   gpointer data;
 } Done;
 
-typedef struct
-{
-  double key;
-  guint32 link;
-} HeapItem;
-
 struct _MsimNetwork
 {
   MsimEngine *engine;
@@ -168,20 +162,23 @@ struct _MsimNetwork
   GArray *bn_links; /* links with bottlenecked flows (may hold stale entries) */
   guint32 *touched; /* solve scratch: links touched by this batch */
   guint32 n_touched;
-  guint32 *upper;    /* solve scratch: the restarted bottleneck links (<= n_links) */
+  guint32 *upper; /* solve scratch: the restarted bottleneck links (<= n_links) */
   guint32 n_upper;
   GArray *new_flows; /* flows activated since the last solve */
   guint32 *resched;  /* links whose completion must be recomputed */
   guint32 n_resched;
-  double *res;  /* per link: capacity left for unfrozen flows */
-  /* Dense per-link copies for the residual loop, which visits every entry
-   * of the restarted rows: reading them from Link would pull a large
-   * struct into the cache per entry. */
-  double *avail;   /* per link: cap - load, updated with every load change */
-  guint32 *lmark;  /* per link: epoch of its last touch() */
-  guint32 *unf; /* per link: unfrozen flows crossing it */
-  HeapItem *pq; /* solve's lazy min-heap of links */
-  guint32 pq_len, pq_cap;
+  /* Dense per-link arrays for the row loops, which visit every entry of
+   * the restarted rows: reading them from Link would pull a large struct
+   * into the cache per entry. */
+  double *res;    /* per link: cap - load between solves; during one, the
+                   * capacity left for the unfrozen flows */
+  guint32 *lmark; /* per link: epoch of its last touch() */
+  guint32 *unf;   /* per link: unfrozen flows crossing it (0 between solves) */
+  /* The solve's candidate links in a tournament tree (see solve_pass). */
+  guint32 *tt;      /* nodes 1 .. 2 * tt_size - 1: the winning slot below */
+  double *tt_key;   /* per slot: lower bound of its link's share */
+  guint32 *tt_link; /* per slot: the link */
+  guint32 tt_size;  /* leaves (slots) of the current tree, a power of two */
   GArray *done;
   GArray *done_spare; /* the previous batch's array, kept to reuse its storage */
 
@@ -608,64 +605,79 @@ reschedule_link (MsimNetwork *net, guint32 li, MsimTime now)
 
 /* ---------- the solve ---------- */
 
-/* Ties need no tie-break for determinism: the heap's operations are a
- * fixed function of its inputs. */
-static inline gboolean
-pq_less (const HeapItem *a, const HeapItem *b)
+/* The candidate queue of the filling is a tournament (winner) tree over
+ * slots: leaf tt[tt_size + i] is slot i and every inner node holds the slot
+ * of smaller key below it.  Only one key changes at a time (raised to the
+ * link's current share, or to infinity when the link freezes), and the
+ * replay from that leaf compares the carried winner with the sibling
+ * winners on the way up: the comparisons select with conditional moves
+ * and the siblings' loads do not wait for the previous level.  A binary
+ * heap did the same work with a sift per change whose branches could not
+ * be predicted (a quarter of the solver's mispredictions).  Equal keys keep
+ * the carried slot; the tree is a fixed function of its inputs, so ties are
+ * deterministic. */
+static inline void
+tt_replay (MsimNetwork *net, guint32 slot)
 {
-  return a->key < b->key;
-}
-
-static void
-pq_sift_down (MsimNetwork *net, guint32 pos, HeapItem it)
-{
-  guint32 n = net->pq_len;
-  for (;;)
+  guint32 *t = net->tt;
+  const double *key = net->tt_key;
+  guint32 w = slot;
+  double kw = key[slot];
+  for (guint32 pos = net->tt_size + slot; pos > 1; pos >>= 1)
     {
-      guint32 c = 2 * pos + 1;
-      if (c >= n)
-        break;
-      /* The smaller child, without a branch: which one it is cannot be
-       * predicted, and this is the solver's hottest comparison. */
-      if (c + 1 < n)
-        c += (guint32)pq_less (&net->pq[c + 1], &net->pq[c]);
-      if (!pq_less (&net->pq[c], &it))
-        break;
-      net->pq[pos] = net->pq[c];
-      pos = c;
+      guint32 s = t[pos ^ 1u];
+      double ks = key[s];
+      gboolean take = ks < kw;
+      w = take ? s : w;
+      kw = take ? ks : kw;
+      t[pos >> 1] = w;
     }
-  net->pq[pos] = it;
 }
 
-static HeapItem
-pq_pop (MsimNetwork *net)
+/* Builds the tree over slots 0 .. @n - 1, whose keys are set. */
+static void
+tt_build (MsimNetwork *net, guint32 n)
 {
-  HeapItem top = net->pq[0];
-  HeapItem last = net->pq[--net->pq_len];
-  if (net->pq_len > 0)
-    pq_sift_down (net, 0, last);
-  return top;
+  guint32 size = 1;
+  while (size < n)
+    size <<= 1;
+  net->tt_size = size;
+  guint32 *t = net->tt;
+  double *key = net->tt_key;
+  for (guint32 i = n; i < size; i++)
+    key[i] = INFINITY;
+  for (guint32 i = 0; i < size; i++)
+    t[size + i] = i;
+  for (guint32 pos = size; pos-- > 1;)
+    {
+      guint32 a = t[2 * pos], b = t[2 * pos + 1];
+      t[pos] = key[b] < key[a] ? b : a;
+    }
 }
 
+/* Marks @li touched by this pass: its residual (cap - load, kept in res
+ * between solves) is where the pass starts from, and it joins the list of
+ * links whose loads the pass rewrites.  Branch-free: whether a link of a
+ * row was seen before cannot be predicted. */
 static inline void
 touch (MsimNetwork *net, guint32 li)
 {
-  if (net->lmark[li] == net->epoch)
-    return;
+  guint32 fresh = net->lmark[li] != net->epoch;
   net->lmark[li] = net->epoch;
-  net->res[li] = net->avail[li];
-  net->unf[li] = 0;
-  net->touched[net->n_touched++] = li;
+  net->touched[net->n_touched] = li;
+  net->n_touched += fresh;
 }
 
 /* Moves the flows crossing @li that are still unfrozen but bottlenecked
- * elsewhere (or nowhere yet) to @li, which is saturating first. */
+ * elsewhere (or nowhere yet) to @li, which is saturating first.  There are
+ * @count of them (the link's unfrozen flows minus its own), so the scan
+ * stops at the last one. */
 static void
-adopt_foreign (MsimNetwork *net, guint32 li, MsimTime now)
+adopt_foreign (MsimNetwork *net, guint32 li, guint32 count)
 {
   Link *l = &net->links[li];
-  net->stats.links_scanned += l->n;
-  for (guint32 j = 0; j < l->n; j++)
+  guint32 j = 0;
+  for (; count > 0 && j < l->n; j++)
     {
       guint32 bn = l->e[j].bn;
       if (bn == li)
@@ -681,8 +693,10 @@ adopt_foreign (MsimNetwork *net, guint32 li, MsimTime now)
       double left = bn == NIL ? f->bytes : unassign (net, fi);
       assign (net, fi, li, left);
       net->stats.bn_changes++;
+      count--;
     }
-  (void)now;
+  g_assert (count == 0);
+  net->stats.links_scanned += j;
 }
 
 static void run_checks (MsimNetwork *net);
@@ -704,10 +718,12 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
 {
   net->epoch++;
   /* The restarted part: bottleneck links at or above lambda.  Their flows
-   * are unfrozen; everything slower keeps its rate. */
+   * are unfrozen; everything slower keeps its rate.  (Selected without a
+   * branch: which side of lambda a link's level falls on is random.) */
   net->n_upper = 0;
   net->n_touched = 0;
   guint32 keep = 0;
+  double lo = lambda * (1.0 - MSIM_REL_EPS);
   for (guint32 i = 0; i < net->bn_links->len; i++)
     {
       guint32 li = g_array_index (net->bn_links, guint32, i);
@@ -718,22 +734,21 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
           continue;
         }
       g_array_index (net->bn_links, guint32, keep++) = li;
-      if (l->level >= lambda * (1.0 - MSIM_REL_EPS))
-        {
-          l->upper_mark = net->epoch;
-          l->candidate_mark = net->epoch;
-          settle_phi (l, now);
-          net->upper[net->n_upper++] = li;
-        }
+      net->upper[net->n_upper] = li;
+      net->n_upper += l->level >= lo;
     }
   g_array_set_size (net->bn_links, keep);
 
-  /* Residuals: capacity minus the load of the fixed flows. */
+  /* Residuals: capacity minus the load of the fixed flows, i.e. what is
+   * left now plus what the restarted flows take. */
   double *res = net->res;
   guint32 *unf = net->unf;
   for (guint32 i = 0; i < net->n_upper; i++)
     {
       Link *k = &net->links[net->upper[i]];
+      k->upper_mark = net->epoch;
+      k->candidate_mark = net->epoch;
+      settle_phi (k, now);
       const RowEnt *row = k->row;
       double x = k->level;
       for (guint32 r = 0; r < k->rlen; r++)
@@ -759,52 +774,50 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
     }
   g_array_set_size (net->new_flows, 0);
 
-  /* Heapify the candidates at once (Floyd), O(T) rather than T pushes. */
-  if (net->pq_cap < net->n_touched)
-    {
-      net->pq_cap = MAX (net->n_touched, 2 * net->pq_cap);
-      net->pq = g_renew (HeapItem, net->pq, net->pq_cap);
-    }
-  net->pq_len = 0;
+  /* The candidates, keyed by their shares now.  Shares only grow as links
+   * freeze, so keys are lower bounds, raised lazily: a link whose share
+   * has grown by the time it wins is replayed with its share, not updated
+   * on every change. */
+  guint32 n_cand = 0;
   for (guint32 i = 0; i < net->n_touched; i++)
     {
       guint32 li = net->touched[i];
       Link *l = &net->links[li];
       if (unf[li] > 0 && (all_candidates || l->sticky || l->candidate_mark == net->epoch))
-        net->pq[net->pq_len++] = (HeapItem){ MAX (res[li], 0.0) / unf[li], li };
+        {
+          net->tt_key[n_cand] = MAX (res[li], 0.0) / unf[li];
+          net->tt_link[n_cand++] = li;
+        }
     }
-  for (guint32 i = net->pq_len / 2; i-- > 0;)
-    pq_sift_down (net, i, net->pq[i]);
+  tt_build (net, n_cand);
 
-  /* Progressive filling over links.  Shares only grow as links freeze, so
-   * keys are lower bounds: a popped link whose share has grown is pushed
-   * back instead of being updated in place on every change. */
-  while (net->pq_len > 0)
+  /* Progressive filling over links. */
+  for (;;)
     {
-      HeapItem it = net->pq[0];
-      guint32 li = it.link;
+      guint32 slot = net->tt[1];
+      double key = net->tt_key[slot];
+      if (key == INFINITY)
+        break; /* every candidate frozen */
+      guint32 li = net->tt_link[slot];
       Link *l = &net->links[li];
       if (l->frozen_mark == net->epoch || unf[li] == 0)
         {
-          pq_pop (net);
+          net->tt_key[slot] = INFINITY;
+          tt_replay (net, slot);
           continue;
         }
       double share = MAX (res[li], 0.0) / unf[li];
-      if (share > it.key && net->pq_len > 1)
+      net->tt_key[slot] = share;
+      if (share > key)
         {
-          /* The next candidate's bound is the smaller child of the top. */
-          double next = net->pq[1].key;
-          if (net->pq_len > 2 && net->pq[2].key < next)
-            next = net->pq[2].key;
-          if (share > next)
-            {
-              /* Its share grew past it: update the key in place and retry
-               * later (one sift instead of a pop and a push). */
-              pq_sift_down (net, 0, (HeapItem){ share, li });
-              continue;
-            }
+          /* Its share grew: replay it, and freeze it only if it still wins
+           * (the others' keys are lower bounds of their shares). */
+          tt_replay (net, slot);
+          if (net->tt[1] != slot)
+            continue;
         }
-      pq_pop (net);
+      net->tt_key[slot] = INFINITY;
+      tt_replay (net, slot);
       net->stats.links_solved++;
       guint32 own = l->upper_mark == net->epoch ? l->heap_len : 0;
       if (unf[li] > own)
@@ -815,7 +828,7 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
               l->upper_mark = net->epoch;
               settle_phi (l, now);
             }
-          adopt_foreign (net, li, now);
+          adopt_foreign (net, li, unf[li] - own);
         }
       l->frozen_mark = net->epoch;
       if (l->level != share)
@@ -837,7 +850,7 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
       g_assert (unf[li] == 0);
     }
 
-  /* Links kept out of the heap must have stayed within capacity. */
+  /* Links kept out of the candidates must have stayed within capacity. */
   gboolean ok = TRUE;
   if (!all_candidates)
     for (guint32 i = 0; i < net->n_touched; i++)
@@ -851,14 +864,16 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
           }
       }
 
-  /* Loads of the touched links: capacity minus what is left. */
+  /* Loads of the touched links: capacity minus what is left.  Every flow
+   * is frozen now, so the unfrozen counts are back to zero. */
   for (guint32 i = 0; i < net->n_touched; i++)
     {
       guint32 li = net->touched[i];
       Link *l = &net->links[li];
       settle_bytes (l, now);
       l->load = l->n == 0 ? 0.0 : MAX (l->cap - res[li], 0.0);
-      net->avail[li] = l->cap - l->load;
+      res[li] = l->cap - l->load;
+      unf[li] = 0;
     }
   return ok;
 }
@@ -963,7 +978,7 @@ a_set_load (MsimNetwork *net, Flow *f, gboolean on, MsimTime now)
           if (--l->n == 0 || l->load < 0.0)
             l->load = 0.0; /* no drift survives an empty link */
         }
-      net->avail[li] = l->cap - l->load;
+      net->res[li] = l->cap - l->load;
     }
 }
 
@@ -1025,7 +1040,7 @@ deactivate (MsimNetwork *net, guint32 fi, MsimTime now)
         }
       if (l->n == 0 || l->load < 0.0)
         l->load = 0.0; /* no drift survives an empty link */
-      net->avail[h[j].link] = l->cap - l->load;
+      net->res[h[j].link] = l->cap - l->load;
     }
   net->restart_level = MIN (net->restart_level, rate);
   net->dirty = TRUE;
@@ -1140,15 +1155,20 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   net->model = model;
   net->n_links = n_links;
   net->links = g_new0 (Link, n_links);
-  net->res = g_new0 (double, n_links);
+  net->res = g_new (double, n_links);
   net->unf = g_new0 (guint32, n_links);
-  net->avail = g_new (double, n_links);
   net->lmark = g_new0 (guint32, n_links);
   for (guint i = 0; i < n_links; i++)
     {
       net->links[i].cap = capacity_Bps[i];
-      net->avail[i] = capacity_Bps[i];
+      net->res[i] = capacity_Bps[i];
     }
+  guint32 slots = 1;
+  while (slots < n_links)
+    slots <<= 1;
+  net->tt = g_new (guint32, 2 * slots);
+  net->tt_key = g_new (double, slots);
+  net->tt_link = g_new (guint32, slots);
   net->free_flow = NIL;
   for (guint i = 0; i <= MAX_HOPS; i++)
     net->hop_free[i] = NIL;
@@ -1157,7 +1177,7 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   for (guint i = 0; i < n_links; i++)
     net->links[i].ch_pos = NIL;
   net->bn_links = g_array_new (FALSE, FALSE, sizeof (guint32));
-  net->touched = g_new (guint32, n_links);
+  net->touched = g_new (guint32, n_links + 1); /* touch() writes one past */
   net->upper = g_new (guint32, n_links);
   net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->resched = g_new (guint32, n_links);
@@ -1184,11 +1204,12 @@ msim_network_free (MsimNetwork *net)
   g_free (net->links);
   g_free (net->res);
   g_free (net->unf);
-  g_free (net->avail);
   g_free (net->lmark);
   g_free (net->flows);
   g_free (net->hops);
-  g_free (net->pq);
+  g_free (net->tt);
+  g_free (net->tt_key);
+  g_free (net->tt_link);
   msim_event_queue_free (net->first_bytes);
   g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
