@@ -120,10 +120,11 @@ typedef struct
   guint32 *ridx;
   guint32 ridx_cap;
 
-  MsimTime cend;    /* completion time of its earliest flow */
-  guint32 ch_pos;   /* position in the completion heap, NIL if absent */
-  gboolean resched; /* its completion time must be recomputed */
-  gboolean listed;  /* in net->bn_links */
+  MsimTime cend;      /* completion time of its earliest flow */
+  guint32 ch_pos;     /* position in the completion heap, NIL if absent */
+  guint32 active_pos; /* position in net->active while n > 0 (max-min mode) */
+  gboolean resched;   /* its completion time must be recomputed */
+  gboolean listed;    /* in net->bn_links */
 
   /* solve scratch (residuals and unfrozen counts live in MsimNetwork's
    * dense arrays, which the hot loops stream through) */
@@ -160,6 +161,8 @@ struct _MsimNetwork
   guint32 ch_len;
 
   GArray *bn_links; /* links with bottlenecked flows (may hold stale entries) */
+  guint32 *active;  /* links that flows cross (n > 0), for solve_pass */
+  guint32 n_active;
   guint32 *touched; /* solve scratch: links touched by this batch */
   guint32 n_touched;
   guint32 *upper; /* solve scratch: the restarted bottleneck links (<= n_links) */
@@ -655,19 +658,6 @@ tt_build (MsimNetwork *net, guint32 n)
     }
 }
 
-/* Marks @li touched by this pass: its residual (cap - load, kept in res
- * between solves) is where the pass starts from, and it joins the list of
- * links whose loads the pass rewrites.  Branch-free: whether a link of a
- * row was seen before cannot be predicted. */
-static inline void
-touch (MsimNetwork *net, guint32 li)
-{
-  guint32 fresh = net->lmark[li] != net->epoch;
-  net->lmark[li] = net->epoch;
-  net->touched[net->n_touched] = li;
-  net->n_touched += fresh;
-}
-
 /* Moves the flows crossing @li that are still unfrozen but bottlenecked
  * elsewhere (or nowhere yet) to @li, which is saturating first.  There are
  * @count of them (the link's unfrozen flows minus its own), so the scan
@@ -722,7 +712,10 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
    * branch: which side of lambda a link's level falls on is random.) */
   net->n_upper = 0;
   net->n_touched = 0;
-  guint32 keep = 0;
+  guint32 keep = 0, n_lower = 0;
+  guint64 upper_nnz = 0, lower_nnz = 0;
+  guint32 *part = net->upper; /* upper links from the front, lower from the back */
+  guint32 last = net->n_links - 1;
   double lo = lambda * (1.0 - MSIM_REL_EPS);
   for (guint32 i = 0; i < net->bn_links->len; i++)
     {
@@ -734,29 +727,84 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
           continue;
         }
       g_array_index (net->bn_links, guint32, keep++) = li;
-      net->upper[net->n_upper] = li;
-      net->n_upper += l->level >= lo;
+      gboolean up = l->level >= lo;
+      part[net->n_upper] = li;
+      part[last - n_lower] = li;
+      net->n_upper += up;
+      n_lower += !up;
+      upper_nnz += up ? l->rlen : 0;
+      lower_nnz += up ? 0 : l->rlen;
     }
   g_array_set_size (net->bn_links, keep);
 
-  /* Residuals: capacity minus the load of the fixed flows, i.e. what is
-   * left now plus what the restarted flows take. */
+  /* Residuals: capacity minus the load of the fixed flows, and the counts
+   * of unfrozen flows.  Two ways to the same numbers: add what the
+   * restarted flows take to what is left now (one pass over the restarted
+   * rows), or subtract what the fixed flows take from the capacity of every
+   * link that carries flows (a pass over the fixed rows plus one over those
+   * links).  The cheaper one is taken; a restart low in the levels leaves
+   * few fixed rows. */
   double *res = net->res;
   guint32 *unf = net->unf;
+  guint32 *lmark = net->lmark, *touched = net->touched;
+  guint32 epoch = net->epoch, nt = 0;
   for (guint32 i = 0; i < net->n_upper; i++)
     {
-      Link *k = &net->links[net->upper[i]];
-      k->upper_mark = net->epoch;
-      k->candidate_mark = net->epoch;
+      Link *k = &net->links[part[i]];
+      k->upper_mark = epoch;
+      k->candidate_mark = epoch;
       settle_phi (k, now);
-      const RowEnt *row = k->row;
-      double x = k->level;
-      for (guint32 r = 0; r < k->rlen; r++)
+    }
+  gboolean from_fixed = lower_nnz + 2 * (guint64)net->n_active < upper_nnz;
+  if (!from_fixed)
+    for (guint32 i = 0; i < net->n_upper; i++)
+      {
+        const Link *k = &net->links[part[i]];
+        const RowEnt *row = k->row;
+        guint32 n = k->rlen;
+        double x = k->level;
+        for (guint32 r = 0; r < n; r++)
+          {
+            guint32 m = row[r].m, c = row[r].c;
+            guint32 fresh = lmark[m] != epoch;
+            lmark[m] = epoch;
+            touched[nt] = m;
+            nt += fresh;
+            res[m] += c * x;
+            unf[m] += c;
+          }
+      }
+  else
+    {
+      for (guint32 i = 0; i < net->n_active; i++)
         {
-          guint32 m = row[r].m;
-          touch (net, m);
-          res[m] += row[r].c * x;
-          unf[m] += row[r].c;
+          guint32 m = net->active[i];
+          res[m] = net->links[m].cap;
+          unf[m] = net->links[m].n; /* new flows included */
+        }
+      for (guint32 i = 0; i < n_lower; i++)
+        {
+          const Link *k = &net->links[part[last - i]];
+          const RowEnt *row = k->row;
+          guint32 n = k->rlen;
+          double x = k->level;
+          for (guint32 r = 0; r < n; r++)
+            {
+              guint32 m = row[r].m, c = row[r].c;
+              res[m] -= c * x;
+              unf[m] -= c;
+            }
+        }
+      /* The links that carry no restarted flow keep their residual. */
+      for (guint32 i = 0; i < net->n_active; i++)
+        {
+          guint32 m = net->active[i];
+          gboolean moved = unf[m] > 0;
+          lmark[m] = moved ? epoch : lmark[m];
+          touched[nt] = m;
+          nt += moved;
+          if (!moved)
+            res[m] = net->links[m].cap - net->links[m].load;
         }
     }
   for (guint32 i = 0; i < net->new_flows->len; i++)
@@ -767,12 +815,17 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
       Hop *h = flow_hops (net, f);
       for (guint32 j = 0; j < f->nhops; j++)
         {
-          touch (net, h[j].link);
-          unf[h[j].link]++;
-          net->links[h[j].link].candidate_mark = net->epoch;
+          guint32 m = h[j].link;
+          guint32 fresh = lmark[m] != epoch;
+          lmark[m] = epoch;
+          touched[nt] = m;
+          nt += fresh;
+          unf[m] += !from_fixed;
+          net->links[m].candidate_mark = epoch;
         }
     }
   g_array_set_size (net->new_flows, 0);
+  net->n_touched = nt;
 
   /* The candidates, keyed by their shares now.  Shares only grow as links
    * freeze, so keys are lower bounds, raised lazily: a link whose share
@@ -841,11 +894,12 @@ solve_pass (MsimNetwork *net, MsimTime now, double lambda, gboolean all_candidat
       /* Its flows take their share from every link they cross, itself
        * included (which leaves it saturated). */
       const RowEnt *row = l->row;
-      for (guint32 r = 0; r < l->rlen; r++)
+      guint32 n = l->rlen; /* a local: the stores below may alias it */
+      for (guint32 r = 0; r < n; r++)
         {
-          guint32 m = row[r].m;
-          res[m] -= row[r].c * share;
-          unf[m] -= row[r].c;
+          guint32 m = row[r].m, c = row[r].c;
+          res[m] -= c * share;
+          unf[m] -= c;
         }
       g_assert (unf[li] == 0);
     }
@@ -937,6 +991,11 @@ activate (MsimNetwork *net, guint32 fi, MsimTime now)
         {
           l->e_cap = MAX (8u, l->e_cap * 2u);
           l->e = g_renew (Entry, l->e, l->e_cap);
+        }
+      if (l->n == 0)
+        {
+          l->active_pos = net->n_active;
+          net->active[net->n_active++] = h[j].link;
         }
       h[j].pos = l->n;
       l->e[l->n++] = (Entry){ fi, j, NIL };
@@ -1041,6 +1100,12 @@ deactivate (MsimNetwork *net, guint32 fi, MsimTime now)
       if (l->n == 0 || l->load < 0.0)
         l->load = 0.0; /* no drift survives an empty link */
       net->res[h[j].link] = l->cap - l->load;
+      if (l->n == 0)
+        {
+          guint32 moved = net->active[--net->n_active];
+          net->active[l->active_pos] = moved;
+          net->links[moved].active_pos = l->active_pos;
+        }
     }
   net->restart_level = MIN (net->restart_level, rate);
   net->dirty = TRUE;
@@ -1177,7 +1242,8 @@ msim_network_new (MsimEngine *engine, guint n_links, const double *capacity_Bps,
   for (guint i = 0; i < n_links; i++)
     net->links[i].ch_pos = NIL;
   net->bn_links = g_array_new (FALSE, FALSE, sizeof (guint32));
-  net->touched = g_new (guint32, n_links + 1); /* touch() writes one past */
+  net->touched = g_new (guint32, n_links + 1); /* solve_pass writes one past */
+  net->active = g_new (guint32, n_links);
   net->upper = g_new (guint32, n_links);
   net->new_flows = g_array_new (FALSE, FALSE, sizeof (guint32));
   net->resched = g_new (guint32, n_links);
@@ -1214,6 +1280,7 @@ msim_network_free (MsimNetwork *net)
   g_free (net->ch);
   g_array_free (net->bn_links, TRUE);
   g_free (net->touched);
+  g_free (net->active);
   g_free (net->upper);
   g_array_free (net->new_flows, TRUE);
   g_free (net->resched);
@@ -1329,7 +1396,7 @@ run_checks (MsimNetwork *net)
   double *sum = g_new0 (double, net->n_links);
   double *maxr = g_new0 (double, net->n_links);
   guint32 *bncount = g_new0 (guint32, net->n_links);
-  guint32 nactive = 0;
+  guint32 nactive = 0, nlinks_active = 0;
   for (guint32 i = 0; i < net->n_flows; i++)
     {
       Flow *f = &net->flows[i];
@@ -1366,6 +1433,13 @@ run_checks (MsimNetwork *net)
        * 1e-16 per update) but nothing a bug would leave. */
       if (fabs (sum[li] - l->load) > 1e-7 * MAX (l->cap, sum[li]))
         g_error ("network check: link %u load %.17g != sum of rates %.17g", li, l->load, sum[li]);
+      if (l->n > 0 && (l->active_pos >= net->n_active || net->active[l->active_pos] != li))
+        g_error ("network check: link %u carries flows but is not listed as active", li);
+      nlinks_active += l->n > 0;
+      if (net->unf[li] != 0 || net->res[li] != l->cap - l->load)
+        g_error ("network check: link %u solve scratch not reset (unf %u, res %.17g, cap - load "
+                 "%.17g)",
+                 li, net->unf[li], net->res[li], l->cap - l->load);
       if (bncount[li] != l->heap_len)
         g_error ("network check: link %u heap holds %u flows, %u point at it", li, l->heap_len,
                  bncount[li]);
@@ -1376,6 +1450,8 @@ run_checks (MsimNetwork *net)
       if (rowself != l->heap_len)
         g_error ("network check: link %u row self count %u != %u", li, rowself, l->heap_len);
     }
+  if (nlinks_active != net->n_active)
+    g_error ("network check: %u links carry flows, %u listed", nlinks_active, net->n_active);
   for (guint32 i = 0; i < net->n_flows; i++)
     {
       Flow *f = &net->flows[i];
