@@ -544,8 +544,7 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
   gboolean cc = r->cc;
   guint moe_l = r->moe_l;
 
-  /* Capacity: first choices of every token before second choices.  The
-   * loops count assignments per (source, destination) GPU pair, diagonal
+  /* The loops count assignments per (source, destination) GPU pair, diagonal
    * included (no branch on "crosses GPUs", which real routing makes
    * unpredictable); bytes and cross-GPU/node counts come from the counts.
    * act is a whole number of bytes, so count x act is exactly the sum of
@@ -557,62 +556,94 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
     memset (ccnt, 0, sizeof (guint32) * G * G);
   memset (etok, 0, sizeof (guint32) * G * E);
   memset (cap_used, 0, sizeof (guint64) * E);
-  guint64 nmb = 0;
-  for (guint64 t = 0; t < n; t++)
-    nmb += mb[t] == b;
-  out->nmb = nmb;
   gboolean limited = o->capacity_factor > 0.0;
-  guint64 capacity = G_MAXUINT64;
-  if (limited)
-    capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
   const MsimExpertId *ids = msim_trace_row (r->trace, first, moe_l); /* tokens are contiguous */
   const PickCell *cells = pick_layer (run, moe_l);
   const guint32 *pool = run->pick_pool;
-  /* One pass per rank (all first choices before second choices), which
-   * also counts the combine: an assignment's output goes back home
-   * (baseline) or to the top-1 expert's GPU (context-coherent), known by
-   * then since rank 0 comes first. */
-  for (guint rk = 0; rk < k; rk++)
-    for (guint64 t = 0; t < n; t++)
-      {
-        if (mb[t] != b)
-          continue;
-        int e = ids[t * k + rk];
-        guint8 *dr = &dropped[t * k + rk];
-        *dr = e < 0 || (limited && cap_used[e] >= capacity);
-        if (G_UNLIKELY (*dr))
-          {
-            out->dropped++;
+  guint64 nmb = 0;
+  memset (out->here, 0, sizeof (guint64) * G);
+  if (!limited)
+    {
+      /* No capacity: no assignment depends on another, so one pass token
+       * by token.  An assignment's output is combined back home
+       * (baseline) or on the top-1 expert's GPU (context-coherent). */
+      for (guint64 t = 0; t < n; t++)
+        {
+          if (mb[t] != b)
             continue;
+          nmb++;
+          guint lt = loc[t], dest = lt;
+          for (guint rk = 0; rk < k; rk++)
+            {
+              int e = ids[t * k + rk];
+              dropped[t * k + rk] = e < 0;
+              if (G_UNLIKELY (e < 0))
+                {
+                  out->dropped++;
+                  continue;
+                }
+              guint h = cells ? pick_fast (cells, pool, E, (guint)e, lt, first + t)
+                              : pick_slow (run, moe_l, (guint)e, lt, first + t);
+              served[t * k + rk] = h;
+              etok[h * E + (guint)e]++;
+              dcnt[lt * G + h]++;
+              if (cc)
+                {
+                  if (rk == 0)
+                    dest = h;
+                  ccnt[h * G + dest]++;
+                }
+            }
+          out->here[dest]++;
+          newloc[t] = dest;
+        }
+    }
+  else
+    {
+      /* Capacity: first choices of every token before second choices, one
+       * pass per rank; the combine as above (rank 0 is known first). */
+      for (guint64 t = 0; t < n; t++)
+        nmb += mb[t] == b;
+      guint64 capacity = (guint64)ceil ((double)nmb * k / E * o->capacity_factor);
+      for (guint rk = 0; rk < k; rk++)
+        for (guint64 t = 0; t < n; t++)
+          {
+            if (mb[t] != b)
+              continue;
+            int e = ids[t * k + rk];
+            guint8 *dr = &dropped[t * k + rk];
+            *dr = e < 0 || cap_used[e] >= capacity;
+            if (*dr)
+              {
+                out->dropped++;
+                continue;
+              }
+            cap_used[e]++;
+            guint lt = loc[t];
+            guint h = cells ? pick_fast (cells, pool, E, (guint)e, lt, first + t)
+                            : pick_slow (run, moe_l, (guint)e, lt, first + t);
+            served[t * k + rk] = h;
+            etok[h * E + (guint)e]++;
+            dcnt[lt * G + h]++;
+            if (cc)
+              ccnt[h * G + (!dropped[t * k] ? served[t * k] : lt)]++;
           }
-        if (limited)
-          cap_used[e]++;
-        guint lt = loc[t];
-        guint h = cells ? pick_fast (cells, pool, E, (guint)e, lt, first + t)
-                        : pick_slow (run, moe_l, (guint)e, lt, first + t);
-        served[t * k + rk] = h;
-        etok[h * E + (guint)e]++;
-        dcnt[lt * G + h]++;
-        if (cc)
-          ccnt[h * G + (!dropped[t * k] ? served[t * k] : lt)]++;
-      }
+      for (guint64 t = 0; t < n; t++)
+        {
+          if (mb[t] != b)
+            continue;
+          guint dest = cc && !dropped[t * k] ? served[t * k] : loc[t];
+          out->here[dest]++;
+          newloc[t] = dest;
+        }
+    }
+  out->nmb = nmb;
   /* Baseline: every output goes back home, so the combine is the
    * transpose of the dispatch. */
   if (!cc)
     for (guint i = 0; i < G; i++)
       for (guint j = 0; j < G; j++)
         ccnt[j * G + i] = dcnt[i * G + j];
-  /* Tokens whose output is summed on each GPU (each exactly once), and
-   * where context-coherent tokens go. */
-  memset (out->here, 0, sizeof (guint64) * G);
-  for (guint64 t = 0; t < n; t++)
-    {
-      if (mb[t] != b)
-        continue;
-      guint dest = cc && !dropped[t * k] ? served[t * k] : loc[t];
-      out->here[dest]++;
-      newloc[t] = dest;
-    }
   for (guint i = 0; i < G; i++)
     for (guint j = 0; j < G; j++)
       {

@@ -304,6 +304,8 @@ START_TEST (test_route_thread_same_results)
           e = (e + 1) % (int)E; /* distinct experts per token */
         ids[i * k + r] = e;
       }
+  for (gsize i = 7; i < (gsize)tokens * steps * layers * k; i += 97)
+    ids[i] = -1; /* some assignments missing from the trace */
   g_autoptr (MsimTrace) tr = make_trace (tokens * steps, layers, k, E, ids);
   guint gpu_of[] = { 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1 };
   g_autoptr (MsimExpertMap) placement = map_of (layers, E, gpu_of);
@@ -339,6 +341,19 @@ START_TEST (test_route_thread_same_results)
       ck_assert_str_eq (out[0], out[1]);
       ck_assert_str_eq (tl[0], tl[1]);
       ck_assert_uint_eq (dropped[0], dropped[1]);
+      if (variant < 2)
+        {
+          /* Unlimited capacity routes token by token, a limit rank by rank:
+           * a limit never reached must give the same schedule. */
+          o.capacity_factor = 1e6;
+          MsimStepRun *run = msim_step_run (topo, m, g, tr, placement, &o, NULL);
+          ck_assert_ptr_nonnull (run);
+          g_autofree char *t2 = msim_step_run_timeline (run);
+          ck_assert_str_eq (t2, tl[0]);
+          ck_assert_uint_eq (msim_step_run_dropped (run), dropped[0]);
+          ck_assert_uint_gt (dropped[0], 0); /* the missing ones */
+          msim_step_run_free (run);
+        }
       if (variant == 2)
         ck_assert_uint_gt (dropped[0], 0); /* the capacity path was exercised */
       for (int t = 0; t < 2; t++)
