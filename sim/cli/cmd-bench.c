@@ -409,8 +409,12 @@ bench_step (int argc, char **argv)
   gint64 tokens = 16384;
   gint runs = 3;
   g_autofree char *which = NULL;
+  g_autofree char *route_thread = NULL;
   GOptionEntry entries[] = {
     { "nodes", 0, 0, G_OPTION_ARG_INT, &nodes, "Wilkes3-like nodes of 4 A100 (default 16)", "N" },
+    { "route-thread", 0, 0, G_OPTION_ARG_STRING, &route_thread,
+      "Route tokens on a second thread: auto (default; when there are several cores), on or off",
+      "WHEN" },
     { "network", 0, 0, G_OPTION_ARG_STRING, &which, "maxmin, analytical or both (default)",
       "MODEL" },
     { "tokens", 0, 0, G_OPTION_ARG_INT64, &tokens, "Prefill tokens (default 16384)", "T" },
@@ -427,6 +431,21 @@ bench_step (int argc, char **argv)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "bench step: --nodes in 1..1024, --tokens in 4*nodes..47481 "
                                        "(the shipped traces), --runs in 1..100"));
+  if (which && strcmp (which, "both") != 0 && strcmp (which, "maxmin") != 0
+      && strcmp (which, "analytical") != 0)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench step: --network is maxmin, analytical or both, "
+                                       "not '%s'",
+                                       which));
+  int rt = MSIM_ROUTE_THREAD_AUTO;
+  if (route_thread && strcmp (route_thread, "on") == 0)
+    rt = MSIM_ROUTE_THREAD_ON;
+  else if (route_thread && strcmp (route_thread, "off") == 0)
+    rt = MSIM_ROUTE_THREAD_OFF;
+  else if (route_thread && strcmp (route_thread, "auto") != 0)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench step: --route-thread is auto, on or off, not '%s'",
+                                       route_thread));
   GError *error = NULL;
   g_autofree char *ov = g_strdup_printf ("nodes=%d", nodes);
   const char *ovs[] = { ov, NULL };
@@ -465,6 +484,7 @@ bench_step (int argc, char **argv)
           msim_step_options_init (&o);
           o.tokens = (guint64)tokens;
           o.network = mode == 0 ? MSIM_NETWORK_MAXMIN : MSIM_NETWORK_ANALYTICAL;
+          o.route_thread = rt;
           gint64 t0 = g_get_monotonic_time ();
           g_autoptr (MsimStepRun) run = msim_step_run (topo, model, gpu, trace, map, &o, &error);
           gint64 t1 = g_get_monotonic_time ();

@@ -41,6 +41,15 @@ START_TEST (test_usage_errors)
   r = e2e_run (NULL, "bench", "warp-drive", NULL);
   ck_assert_int_eq (r.status, 2);
   e2e_run_clear (&r);
+  r = e2e_run (NULL, "bench", "step", "--network", "fluid", NULL);
+  ck_assert_int_eq (r.status, 2);
+  ck_assert (strstr (r.err, "'fluid'") != NULL);
+  ck_assert_str_eq (r.out, "");
+  e2e_run_clear (&r);
+  r = e2e_run (NULL, "bench", "step", "--route-thread", "sometimes", NULL);
+  ck_assert_int_eq (r.status, 2);
+  ck_assert (strstr (r.err, "'sometimes'") != NULL);
+  e2e_run_clear (&r);
 }
 END_TEST
 
