@@ -203,11 +203,28 @@ typedef struct
   guint32 n; /* moving flows */
 } ALink;
 
-/* Analytical mode: a first-byte event, in insertion order (seq). */
+/* Analytical events are ordered by (time, seq), seq being the order in
+ * which they were scheduled: time << 64 | seq, one comparison orders both. */
+typedef unsigned __int128 AKey;
+
+static inline AKey
+akey (MsimTime time, guint64 seq)
+{
+  return ((AKey)(guint64)time << 64) | seq;
+}
+
+static inline MsimTime
+akey_time (AKey k)
+{
+  return (MsimTime)(guint64)(k >> 64);
+}
+
+#define AKEY_NEVER akey (MSIM_TIME_NEVER, G_MAXUINT64)
+
+/* Analytical mode: a first-byte event. */
 typedef struct
 {
-  MsimTime time;
-  guint64 seq;
+  AKey key;
   guint32 flow;
 } AEnt;
 
@@ -223,19 +240,11 @@ typedef struct
  * few thousand at most in an all-to-all: a small heap in cache costs a
  * third of a calendar queue's refills on these bursty, tied times
  * (measured with callgrind on bench step). */
-typedef unsigned __int128 AKey; /* time << 64 | seq: one comparison orders both */
-
 typedef struct
 {
   AKey key;
   guint32 tag; /* flow * 2 + A_FIRST_BYTE or A_END */
 } AHeapEnt;
-
-static inline MsimTime
-akey_time (AKey k)
-{
-  return (MsimTime)(guint64)(k >> 64);
-}
 
 #define A_FIFOS 8
 
@@ -1174,7 +1183,7 @@ a_fifo_push (MsimNetwork *net, MsimTime latency, MsimTime time, guint32 fi, guin
       q = &net->afifo[net->n_afifo++];
       *q = (AFifo){ latency, NULL, 0, 0, 0 };
     }
-  if (q->len > q->head && q->v[q->len - 1].time > time)
+  if (q->len > q->head && akey_time (q->v[q->len - 1].key) > time)
     return FALSE; /* a flow started in the future: out of order */
   if (q->head == q->len)
     q->head = q->len = 0;
@@ -1192,24 +1201,24 @@ a_fifo_push (MsimNetwork *net, MsimTime latency, MsimTime time, guint32 fi, guin
           q->v = g_renew (AEnt, q->v, q->cap);
         }
     }
-  q->v[q->len++] = (AEnt){ time, seq, fi };
+  q->v[q->len++] = (AEnt){ akey (time, seq), fi };
   return TRUE;
 }
 
-/* The FIFO whose head comes first in (time, seq) order, or NULL. */
+/* The FIFO whose head comes first, or NULL. */
 static AFifo *
 a_fifo_first (MsimNetwork *net)
 {
   AFifo *best = NULL;
+  AKey bk = AKEY_NEVER;
   for (guint32 i = 0; i < net->n_afifo; i++)
     {
       AFifo *q = &net->afifo[i];
-      if (q->head == q->len)
-        continue;
-      if (best == NULL || q->v[q->head].time < best->v[best->head].time
-          || (q->v[q->head].time == best->v[best->head].time
-              && q->v[q->head].seq < best->v[best->head].seq))
-        best = q;
+      if (q->head < q->len && q->v[q->head].key < bk)
+        {
+          best = q;
+          bk = q->v[q->head].key;
+        }
     }
   return best;
 }
@@ -1222,7 +1231,7 @@ a_heap_push (MsimNetwork *net, MsimTime time, guint64 seq, guint32 tag)
       net->ah_cap = MAX (256u, 2u * net->ah_cap);
       net->ah = g_renew (AHeapEnt, net->ah, net->ah_cap);
     }
-  AHeapEnt x = { ((AKey)(guint64)time << 64) | seq, tag };
+  AHeapEnt x = { akey (time, seq), tag };
   guint32 i = net->ah_len++;
   while (i > 0)
     {
@@ -1278,7 +1287,7 @@ a_next_time (MsimNetwork *net)
     {
       const AFifo *q = &net->afifo[i];
       if (q->head < q->len)
-        t = MIN (t, q->v[q->head].time);
+        t = MIN (t, akey_time (q->v[q->head].key));
     }
   return t;
 }
@@ -1441,15 +1450,15 @@ network_advance (gpointer state, MsimTime now)
     for (;;)
       {
         AFifo *q = a_fifo_first (net);
-        gboolean queued = net->ah_len > 0 && akey_time (net->ah[0].key) == now;
-        if (q != NULL && q->v[q->head].time == now
-            && (!queued || q->v[q->head].seq < (guint64)net->ah[0].key))
+        AKey fk = q ? q->v[q->head].key : AKEY_NEVER;
+        AKey hk = net->ah_len ? net->ah[0].key : AKEY_NEVER;
+        if (akey_time (MIN (fk, hk)) != now)
+          break;
+        if (fk < hk)
           {
             a_first_byte (net, q->v[q->head++].flow, now);
             continue;
           }
-        if (!queued)
-          break;
         guint tag = net->ah[0].tag;
         a_heap_pop (net);
         if ((tag & 1u) == A_END)
