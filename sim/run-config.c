@@ -53,7 +53,7 @@ static const char *const engine_keys[]
     = { "scheme",          "network",        "alltoall",     "alltoall_window",
         "alltoall_subflows", "alltoall_spray", "microbatches", "capacity_factor",
         "base_latency",    "step_latency",   "seed",         "check",
-        NULL };
+        "route_thread",    NULL };
 static const char *const output_keys[] = { "dir", NULL };
 
 void
@@ -490,7 +490,8 @@ load_engine (MsimRunConfig *cfg, GError **error)
   static const char *const schemes[] = { "baseline-ep", "context-coherent", NULL };
   static const char *const networks[] = { "maxmin", "analytical", NULL };
   static const char *const a2a[] = { "direct", "hierarchical", NULL };
-  int scheme, network, algo;
+  static const char *const when[] = { "auto", "off", "on", NULL }; /* MsimStepOptions order */
+  int scheme, network, algo, route_thread;
   gint64 window, mbs, seed, subflows;
   gboolean check, spray;
   if (!msim_ini_get_choice (ini, "engine", "scheme", FALSE, 0, schemes, &scheme, error)
@@ -509,6 +510,8 @@ load_engine (MsimRunConfig *cfg, GError **error)
                                1.0, &o->comm.step_latency_s, error)
       || !msim_ini_get_int64 (ini, "engine", "seed", FALSE, 1, 0, G_MAXINT64, &seed, error)
       || !msim_ini_get_bool (ini, "engine", "check", FALSE, FALSE, &check, error)
+      || !msim_ini_get_choice (ini, "engine", "route_thread", FALSE, 0, when, &route_thread,
+                               error)
       || !msim_ini_get_string (ini, "output", "dir", FALSE, "out", &cfg->output_dir, error))
     return FALSE;
   o->scheme = (MsimScheme) scheme;
@@ -519,6 +522,7 @@ load_engine (MsimRunConfig *cfg, GError **error)
   o->comm.a2a_spray = spray;
   o->microbatches = (guint) mbs;
   o->check = check;
+  o->route_thread = route_thread;
   cfg->seed = (guint64) seed;
   if (o->capacity_factor > 0.0 && o->capacity_factor < 1e-3)
     {
