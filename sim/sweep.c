@@ -28,6 +28,7 @@ struct _MsimSweep
   guint n_points;
   char **metrics; /* NULL-terminated */
   gboolean offload; /* the config has an [offload] group: points run `moesim offload` */
+  guint jobs;       /* of the current msim_sweep_run() */
 };
 
 static const char *const all_metrics[] = { "time_s",
@@ -357,8 +358,14 @@ run_point (MsimSweep *s, guint p, gboolean *failed)
         }
     }
   else if (cfg)
-    run = msim_step_run (cfg->topology, cfg->model, cfg->gpu, cfg->trace, cfg->placement,
-                         &cfg->options, &error);
+    {
+      /* Points running side by side already use the cores: a routing
+       * thread per point would only contend with them (same results). */
+      if (s->jobs > 1 && cfg->options.route_thread == MSIM_ROUTE_THREAD_AUTO)
+        cfg->options.route_thread = MSIM_ROUTE_THREAD_OFF;
+      run = msim_step_run (cfg->topology, cfg->model, cfg->gpu, cfg->trace, cfg->placement,
+                           &cfg->options, &error);
+    }
   if (run == NULL && orun == NULL)
     {
       json_builder_set_member_name (b, "error");
@@ -651,6 +658,7 @@ msim_sweep_run (MsimSweep *sweep, const char *dir, const MsimSweepOptions *optio
   c.t0 = g_get_monotonic_time ();
   msim_run_config_set_trace_cache (TRUE);
 
+  sweep->jobs = MAX (options->jobs, 1u);
   GThreadPool *pool = g_thread_pool_new (worker, &c, (gint)MAX (options->jobs, 1u), TRUE, NULL);
   for (guint p = options->shard_index; p < sweep->n_points; p += options->shard_count)
     {
