@@ -57,8 +57,14 @@ typedef struct
 
 typedef struct
 {
-  guint32 first, count;
+  guint32 first;
+  /* count - 1 when the count of candidates is a power of two (0 for one),
+   * else the count with PICK_MODULO set: a token picks first + (token &
+   * mask), or first + token % count. */
+  guint32 mask;
 } PickCell;
+
+#define PICK_MODULO 0x80000000u
 
 struct _MsimStepRun
 {
@@ -210,10 +216,10 @@ pick_fast (const PickCell *cells, const guint32 *pool, guint E, guint e, guint c
            guint64 token)
 {
   PickCell pc = cells[(gsize)cur * E + e];
-  guint32 c = pc.count;
-  /* One candidate, or a power of two of them, is the common case: skip the
-   * 64-bit division (same result). */
-  guint64 j = c == 1 ? 0 : (c & (c - 1)) == 0 ? token & (c - 1) : token % c;
+  /* One candidate, or a power of two of them, is the common case: a mask
+   * instead of the 64-bit division (same result). */
+  guint64 j = G_LIKELY (!(pc.mask & PICK_MODULO)) ? token & pc.mask
+                                                   : token % (pc.mask & ~PICK_MODULO);
   return pool[pc.first + j];
 }
 
@@ -282,7 +288,8 @@ build_pick_table (MsimStepRun *run)
               first = (guint32)(byhost + hs - run->pick_pool);
               count = hn;
             }
-          run->pick_cells[c] = (PickCell){ first, count };
+          run->pick_cells[c]
+              = (PickCell){ first, (count & (count - 1)) == 0 ? count - 1 : count | PICK_MODULO };
         }
     }
 }

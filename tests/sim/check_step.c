@@ -186,6 +186,53 @@ START_TEST (test_local_placement_moves_nothing)
 }
 END_TEST
 
+/* Copies not on the token's GPU are shared by token index, also when their
+ * number is not a power of two: 4 GPUs on one switch (one host), expert 1
+ * on GPUs 1, 2 and 3, every token routed to it.  GPU 0's tokens 0, 1, 2
+ * have no local copy and go to GPUs 1, 2, 3 (token mod 3), so each of those
+ * serves 4 tokens: load imbalance 4 / (12 / 4) = 4/3 (all three on GPU 1
+ * would give 6/3). */
+START_TEST (test_replicas_split_by_token)
+{
+  g_autoptr (MsimModelSpec) m = tiny_model (1, 2, 1);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e11);
+  const char *text = "[topology]\nname = sw4\nbuilder = nvswitch\ngpus = 4\n"
+                     "nvlink_bandwidth = 1e9\nnvlink_latency = 0\n"
+                     "pcie_bandwidth = 1e9\npcie_latency = 0\n";
+  GError *error = NULL;
+  g_autoptr (MsimTopology) topo = msim_topology_load_data (text, -1, "sw4.ini", &error);
+  ck_assert_msg (topo != NULL, "%s", error ? error->message : "");
+  int ids[12];
+  for (int i = 0; i < 12; i++)
+    ids[i] = 1;
+  g_autoptr (MsimTrace) tr = make_trace (12, 1, 1, 2, ids);
+  GArray *lists[2];
+  const guint e0[] = { 0 }, e1[] = { 1, 2, 3 };
+  lists[0] = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_array_append_vals (lists[0], e0, 1);
+  lists[1] = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_array_append_vals (lists[1], e1, 3);
+  g_autoptr (MsimExpertMap) rep = msim_expert_map_new (1, 2, lists);
+  g_array_unref (lists[0]);
+  g_array_unref (lists[1]);
+  for (int threaded = 0; threaded < 2; threaded++)
+    {
+      MsimStepOptions o;
+      options (&o, MSIM_SCHEME_BASELINE_EP, 12);
+      o.route_thread = threaded ? MSIM_ROUTE_THREAD_ON : MSIM_ROUTE_THREAD_OFF;
+      g_autoptr (MsimStepRun) run = msim_step_run (topo, m, g, tr, rep, &o, &error);
+      ck_assert_msg (run != NULL, "%s", error ? error->message : "");
+      ck_assert (msim_step_run_dispatch_bytes (run) == 3 * 2000.0);
+      g_autoptr (JsonNode) j = msim_step_run_to_json (run);
+      JsonArray *blocks = json_object_get_array_member (json_node_get_object (j), "blocks");
+      ck_assert_uint_eq (json_array_get_length (blocks), 1);
+      JsonObject *b0 = json_array_get_object_element (blocks, 0);
+      msim_ck_assert_near (json_object_get_double_member (b0, "load_imbalance"), 4.0 / 3.0,
+                           1e-12);
+    }
+}
+END_TEST
+
 START_TEST (test_capacity_and_conservation)
 {
   /* 8 tokens, top-2 of 2 experts, capacity factor 0.5: C = ceil(8*2/2*0.5)
@@ -377,6 +424,7 @@ step_suite (void)
   tcase_add_test (tc, test_capacity_and_conservation);
   tcase_add_test (tc, test_determinism_and_errors);
   tcase_add_test (tc, test_json_exponents);
+  tcase_add_test (tc, test_replicas_split_by_token);
   tcase_add_test (tc, test_route_thread_same_results);
   suite_add_tcase (s, tc);
   return s;
