@@ -194,36 +194,28 @@ parse (const MsimSpecSource *src, GError **error)
   return g_steal_pointer (&s);
 }
 
+static gpointer
+parse_any (const MsimSpecSource *src, GError **error)
+{
+  return parse (src, error);
+}
+
 MsimGpuSpec *
 msim_gpu_spec_new_from_ini (const MsimIni *ini, const char *group, GError **error)
 {
-  g_return_val_if_fail (ini != NULL && group != NULL, NULL);
-  g_autoptr (MsimSpecSource) src = msim_spec_source_new (ini, group, &gpu_kind, error);
-  if (src == NULL)
-    return NULL;
-  return parse (src, error);
+  return msim_spec_new_from_ini (&gpu_kind, parse_any, ini, group, error);
 }
 
 MsimGpuSpec *
 msim_gpu_spec_load_file (const char *path, GError **error)
 {
-  g_return_val_if_fail (path != NULL, NULL);
-  g_autoptr (MsimIni) ini = msim_ini_load (path, error);
-  if (ini == NULL)
-    return NULL;
-  const char *const groups[] = { "gpu", NULL };
-  if (!msim_ini_check_groups (ini, groups, error))
-    return NULL;
-  return msim_gpu_spec_new_from_ini (ini, "gpu", error);
+  return msim_spec_load_file (&gpu_kind, parse_any, path, error);
 }
 
 MsimGpuSpec *
 msim_gpu_spec_load_preset (const char *name, GError **error)
 {
-  g_autofree char *path = msim_spec_preset_path (&gpu_kind, name, error);
-  if (path == NULL)
-    return NULL;
-  return msim_gpu_spec_load_file (path, error);
+  return msim_spec_load_preset (&gpu_kind, parse_any, name, error);
 }
 
 char **

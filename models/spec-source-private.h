@@ -73,6 +73,19 @@ char *msim_spec_preset_path (const MsimSpecKind *kind, const char *name, GError 
  * (transfer full, g_strfreev). */
 char **msim_spec_list_presets (const MsimSpecKind *kind);
 
+/* A kind's parser: the spec from its resolved source (transfer full). */
+typedef gpointer (*MsimSpecParseFunc) (const MsimSpecSource *src, GError **error);
+
+/* The spec in [@group] of @ini, its preset chain resolved. */
+gpointer msim_spec_new_from_ini (const MsimSpecKind *kind, MsimSpecParseFunc parse,
+                                 const MsimIni *ini, const char *group, GError **error);
+/* The spec of a file holding only [kind->group]. */
+gpointer msim_spec_load_file (const MsimSpecKind *kind, MsimSpecParseFunc parse, const char *path,
+                              GError **error);
+/* The spec of preset @name. */
+gpointer msim_spec_load_preset (const MsimSpecKind *kind, MsimSpecParseFunc parse,
+                                const char *name, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsimSpecSource, msim_spec_source_free)
 
 G_END_DECLS

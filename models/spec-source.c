@@ -315,3 +315,38 @@ msim_spec_source_set_error (const MsimSpecSource *src, GError **error, const cha
   const Layer *l = layer_for (src, key);
   msim_ini_set_error (l->ini, error, l->group, key, "%s", msg);
 }
+
+gpointer
+msim_spec_new_from_ini (const MsimSpecKind *kind, MsimSpecParseFunc parse, const MsimIni *ini,
+                        const char *group, GError **error)
+{
+  g_return_val_if_fail (ini != NULL && group != NULL, NULL);
+  g_autoptr (MsimSpecSource) src = msim_spec_source_new (ini, group, kind, error);
+  if (src == NULL)
+    return NULL;
+  return parse (src, error);
+}
+
+gpointer
+msim_spec_load_file (const MsimSpecKind *kind, MsimSpecParseFunc parse, const char *path,
+                     GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  g_autoptr (MsimIni) ini = msim_ini_load (path, error);
+  if (ini == NULL)
+    return NULL;
+  const char *const groups[] = { kind->group, NULL };
+  if (!msim_ini_check_groups (ini, groups, error))
+    return NULL;
+  return msim_spec_new_from_ini (kind, parse, ini, kind->group, error);
+}
+
+gpointer
+msim_spec_load_preset (const MsimSpecKind *kind, MsimSpecParseFunc parse, const char *name,
+                       GError **error)
+{
+  g_autofree char *path = msim_spec_preset_path (kind, name, error);
+  if (path == NULL)
+    return NULL;
+  return msim_spec_load_file (kind, parse, path, error);
+}
