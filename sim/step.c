@@ -70,8 +70,8 @@ struct _MsimStepRun
 {
   const MsimExpertMap *map;
   guint *host_of; /* per GPU */
-  /* pick() precomputed: for (layer, expert, GPU) the candidate copies are
-   * pick_pool[first .. first + count), chosen by token index. */
+  /* pick_slow() precomputed: for (layer, GPU, expert) the candidate copies
+   * start at pick_pool[first], chosen by token index (PickCell). */
   PickCell *pick_cells;
   guint32 *pick_pool;
   MsimTopology *topo;
@@ -223,20 +223,14 @@ pick_fast (const PickCell *cells, const guint32 *pool, guint E, guint e, guint c
   return pool[pc.first + j];
 }
 
-/* pick() with the block's cells from pick_layer(), hoisted out of loops. */
+/* The GPU serving expert @e of MoE block @l for @token on GPU @cur: from
+ * the block's table @cells (pick_layer(), with the run's pool and E passed
+ * in so loops hoist them), or pick_slow() when there is no table. */
 static inline guint
-pick_in (const MsimStepRun *run, const PickCell *cells, guint l, guint e, guint cur,
-         guint64 token)
+pick_at (const MsimStepRun *run, const PickCell *cells, const guint32 *pool, guint E, guint l,
+         guint e, guint cur, guint64 token)
 {
-  if (cells == NULL)
-    return pick_slow (run, l, e, cur, token);
-  return pick_fast (cells, run->pick_pool, run->E, e, cur, token);
-}
-
-static inline guint
-pick (const MsimStepRun *run, guint l, guint e, guint cur, guint64 token)
-{
-  return pick_in (run, pick_layer (run, l), l, e, cur, token);
+  return cells ? pick_fast (cells, pool, E, e, cur, token) : pick_slow (run, l, e, cur, token);
 }
 
 /* Tabulates pick_slow() for every (layer, expert, GPU) when the table is
@@ -534,6 +528,18 @@ router_begin_step (Router *r, guint s, guint64 first, guint64 n)
     }
 }
 
+/* Serves one assignment of expert @e for a token on GPU @lt: the copy
+ * that serves it (pick_at()), counted per (GPU, expert) and per GPU pair. */
+static inline guint
+serve_one (const MsimStepRun *run, const PickCell *cells, const guint32 *pool, guint E, guint G,
+           guint moe_l, guint e, guint lt, guint64 token, guint32 *etok, guint32 *dcnt)
+{
+  guint h = pick_at (run, cells, pool, E, moe_l, e, lt, token);
+  etok[h * E + e]++;
+  dcnt[lt * G + h]++;
+  return h;
+}
+
 /* Routes micro-batch @b of the current MoE block into @out. */
 static void
 route_mb (Router *r, guint blk, guint b, MbRoute *out)
@@ -589,11 +595,9 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
                   out->dropped++;
                   continue;
                 }
-              guint h = cells ? pick_fast (cells, pool, E, (guint)e, lt, first + t)
-                              : pick_slow (run, moe_l, (guint)e, lt, first + t);
+              guint h = serve_one (run, cells, pool, E, G, moe_l, (guint)e, lt, first + t, etok,
+                                   dcnt);
               served[t * k + rk] = h;
-              etok[h * E + (guint)e]++;
-              dcnt[lt * G + h]++;
               if (cc)
                 {
                   if (rk == 0)
@@ -627,11 +631,9 @@ route_mb (Router *r, guint blk, guint b, MbRoute *out)
               }
             cap_used[e]++;
             guint lt = loc[t];
-            guint h = cells ? pick_fast (cells, pool, E, (guint)e, lt, first + t)
-                            : pick_slow (run, moe_l, (guint)e, lt, first + t);
+            guint h = serve_one (run, cells, pool, E, G, moe_l, (guint)e, lt, first + t, etok,
+                                   dcnt);
             served[t * k + rk] = h;
-            etok[h * E + (guint)e]++;
-            dcnt[lt * G + h]++;
             if (cc)
               ccnt[h * G + (!dropped[t * k] ? served[t * k] : lt)]++;
           }
@@ -724,10 +726,8 @@ boundary_metric (Router *r)
           if (a < 0 || b < 0)
             continue;
           guint home = (guint)(t * G / n);
-          guint ga = ca ? pick_fast (ca, pool, E, (guint)a, home, first + t)
-                        : pick_slow (run, l, (guint)a, home, first + t);
-          guint gb = cb ? pick_fast (cb, pool, E, (guint)b, ga, first + t)
-                        : pick_slow (run, l + 1, (guint)b, ga, first + t);
+          guint ga = pick_at (run, ca, pool, E, l, (guint)a, home, first + t);
+          guint gb = pick_at (run, cb, pool, E, l + 1, (guint)b, ga, first + t);
           pairs++;
           cross_gpu += ga != gb;
           cross_node += host_of[ga] != host_of[gb];
@@ -990,7 +990,8 @@ build_step (MsimStepRun *run, Router *r, guint s, guint64 first, guint64 n, Read
           br.combine_bytes = mr->combine_bytes;
 
           /* Dispatch, after each GPU's gate. */
-          br.dispatch = submit_a2a (run, all, mr->dbytes, "dispatch", CAT_DISPATCH, blk, gate, NULL);
+          br.dispatch
+              = submit_a2a (run, all, mr->dbytes, "dispatch", CAT_DISPATCH, blk, gate, NULL);
 
           /* Expert FFN on every GPU that received tokens. */
           double ebytes = (double)msim_model_spec_expert_bytes (m);
@@ -1031,8 +1032,8 @@ build_step (MsimStepRun *run, Router *r, guint s, guint64 first, guint64 n, Read
 
           /* Combine: back home (baseline), or the other experts' partial
            * outputs to the top-1 expert's GPU (context-coherent). */
-          br.combine = submit_a2a (run, all, mr->cbytes, cc ? "partials" : "combine", CAT_COMBINE, blk,
-                                   br.expert, NULL);
+          br.combine = submit_a2a (run, all, mr->cbytes, cc ? "partials" : "combine", CAT_COMBINE,
+                                   blk, br.expert, NULL);
           for (guint g = 0; g < G; g++)
             {
               Ready *rd = &ready[g * M + b];
