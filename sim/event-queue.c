@@ -500,18 +500,6 @@ msim_event_queue_peek_time (MsimEventQueue *queue)
 }
 
 gboolean
-msim_event_queue_peek (MsimEventQueue *queue, MsimEvent *out)
-{
-  if (!fill_run (queue))
-    return FALSE;
-  const Node *n = &queue->nodes[queue->run[0]];
-  out->time = (MsimTime)n->time;
-  out->func = n->func;
-  out->data = n->data;
-  return TRUE;
-}
-
-gboolean
 msim_event_queue_pop (MsimEventQueue *queue, MsimEvent *out)
 {
   MsimEventQueue *q = queue;

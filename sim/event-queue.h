@@ -53,10 +53,6 @@ MsimEventHandle msim_event_queue_push (MsimEventQueue *queue, MsimTime time, gpo
  * O(1): it locates the minimum that the next pop would return. */
 MsimTime msim_event_queue_peek_time (MsimEventQueue *queue);
 
-/* The earliest event (the one the next pop would return) into *out,
- * without removing it.  FALSE when empty. */
-gboolean msim_event_queue_peek (MsimEventQueue *queue, MsimEvent *out);
-
 /* Removes the earliest event into *out.  FALSE when empty. */
 gboolean msim_event_queue_pop (MsimEventQueue *queue, MsimEvent *out);
 

@@ -1292,13 +1292,6 @@ a_next_time (MsimNetwork *net)
   return t;
 }
 
-/* Schedules an analytical event of flow @fi at @time on the heap. */
-static void
-a_queue_push (MsimNetwork *net, guint32 fi, MsimTime time, guint tag)
-{
-  a_heap_push (net, time, net->a_seq++, fi * 2u + tag);
-}
-
 /* Puts flow @f's rate on its links (@on) or takes it off. */
 static void
 a_set_load (MsimNetwork *net, Flow *f, gboolean on, MsimTime now)
@@ -1346,7 +1339,7 @@ a_first_byte (MsimNetwork *net, guint32 fi, MsimTime now)
   MsimTime dt = 0;
   if (!msim_time_for_bytes (f->bytes, rate, &dt))
     dt = MSIM_TIME_NEVER - now;
-  a_queue_push (net, fi, msim_time_add_sat (now, dt), A_END);
+  a_heap_push (net, msim_time_add_sat (now, dt), net->a_seq++, fi * 2u + A_END);
 }
 
 static void
@@ -1636,10 +1629,7 @@ msim_network_start_flow (MsimNetwork *net, MsimTime start, const guint32 *links,
     {
       guint64 seq = net->a_seq++;
       if (!a_fifo_push (net, latency, f->first_byte, fi, seq))
-        {
-          net->a_seq--;
-          a_queue_push (net, fi, f->first_byte, A_FIRST_BYTE);
-        }
+        a_heap_push (net, f->first_byte, seq, fi * 2u + A_FIRST_BYTE);
     }
   else
     f->ev = msim_event_queue_push (net->first_bytes, f->first_byte, NULL, GUINT_TO_POINTER (fi));
