@@ -772,8 +772,25 @@ router_thread (gpointer data)
   return NULL;
 }
 
-/* A thread pays off when a block's routing is large, and the ring must
- * stay small: a few blocks of G x G matrices. */
+/* Bytes of one ring slot: per micro-batch, G x G dispatch and combine
+ * counts and bytes, per-expert counts and per-GPU totals. */
+static double
+route_slot_bytes (guint G, guint E, guint M)
+{
+  return (double)M * G * (16.0 * G + 4.0 * E + 8.0);
+}
+
+/* Whether the routing runs on its own thread.  It pays off when a block's
+ * routing is large, and the ring must stay small: a few blocks of G x G
+ * matrices, at most 64 MB unless the thread is forced on. */
+static gboolean
+route_threaded (int mode, guint64 tokens, double slot_bytes, guint processors)
+{
+  return mode == MSIM_ROUTE_THREAD_ON
+         || (mode == MSIM_ROUTE_THREAD_AUTO && processors > 1 && tokens >= 4096
+             && slot_bytes * ROUTE_SLOTS <= 64.0 * 1048576.0);
+}
+
 static void
 router_init (Router *r, const MsimStepRun *run, const MsimTrace *trace, guint *seq_loc)
 {
@@ -790,11 +807,9 @@ router_init (Router *r, const MsimStepRun *run, const MsimTrace *trace, guint *s
   r->dcnt = g_new (guint32, (gsize)r->G * r->G);
   r->ccnt = g_new (guint32, (gsize)r->G * r->G);
   r->cap_used = g_new (guint64, r->E);
-  double slot_bytes = (double)r->M * r->G * (16.0 * r->G + 4.0 * r->E + 8.0);
-  gboolean threaded = run->opt.route_thread == MSIM_ROUTE_THREAD_ON
-                      || (run->opt.route_thread == MSIM_ROUTE_THREAD_AUTO
-                          && g_get_num_processors () > 1 && run->opt.tokens >= 4096
-                          && slot_bytes * ROUTE_SLOTS <= 64.0 * 1048576.0);
+  gboolean threaded = route_threaded (run->opt.route_thread, run->opt.tokens,
+                                      route_slot_bytes (r->G, r->E, r->M),
+                                      g_get_num_processors ());
   r->nslots = threaded ? ROUTE_SLOTS : 1;
   for (guint i = 0; i < r->nslots; i++)
     block_route_init (&r->slots[i], r->G, r->E, r->M);
@@ -1158,7 +1173,9 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
    * refuse what would not fit, before allocating anything.  Per block and
    * micro-batch: about 8 tasks per GPU (~200 bytes each with their
    * dependency lists) and two all-to-alls of up to min(G^2, k tokens)
-   * transfers (~96 bytes), plus the G x G byte matrices built for them. */
+   * transfers (~96 bytes), plus the G x G byte matrices built for them,
+   * and the routing's ring of blocks (counted as if there were a second
+   * core, so the answer does not depend on the machine). */
   if (G > 4096)
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_LIMIT,
@@ -1171,8 +1188,13 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
     double per_block
         = 8.0 * G * 200.0
           + 2.0 * MIN ((double) G * G, (double) options->tokens * model->top_k) * 96.0;
+    double slot = route_slot_bytes (G, (guint)model->experts, options->microbatches);
+    double ring = slot * (route_threaded (options->route_thread, options->tokens, slot, 2)
+                              ? ROUTE_SLOTS
+                              : 1)
+                  + 8.0 * (double)G * G;
     double est = per_block * model->layers * options->microbatches * options->steps
-                 + 4.0 * (double) G * G * 8.0 + (double) options->tokens * 64.0;
+                 + 4.0 * (double) G * G * 8.0 + (double) options->tokens * 64.0 + ring;
     double limit = (double) msim_trace_get_memory_limit ();
     if (est > limit)
       {

@@ -57,7 +57,11 @@ static MsimTrace *
 make_trace (guint tokens, guint layers, guint k, guint experts, const int *ids)
 {
   GError *error = NULL;
-  MsimTrace *t = msim_trace_new (tokens, layers, k, experts, 0, &error);
+  guint flags = 0;
+  for (gsize i = 0; i < (gsize)tokens * layers * k; i++)
+    if (ids[i] < 0)
+      flags = MSIM_TRACE_DROPS; /* MSIM_EXPERT_NONE: missing from the trace */
+  MsimTrace *t = msim_trace_new (tokens, layers, k, experts, flags, &error);
   ck_assert_msg (t != NULL, "%s", error ? error->message : "");
   for (guint l = 0; l < layers; l++)
     for (guint i = 0; i < tokens; i++)
@@ -412,6 +416,46 @@ START_TEST (test_route_thread_same_results)
 }
 END_TEST
 
+/* The routing thread's ring of blocks (G x G matrices per slot) counts
+ * against the working-memory limit: on 256 GPUs a limit that the run fits
+ * in with the routing inline refuses the run with the thread forced on. */
+START_TEST (test_route_ring_counts_against_memory_limit)
+{
+  g_autoptr (MsimModelSpec) m = tiny_model (1, 2, 1);
+  g_autoptr (MsimGpuSpec) g = unit_gpu (1e12);
+  GError *error = NULL;
+  g_autoptr (MsimTopology) topo = msim_topology_load_data (
+      "[topology]\nname = sw256\nbuilder = nvswitch\ngpus = 256\n"
+      "nvlink_bandwidth = 1e9\nnvlink_latency = 0\npcie_bandwidth = 1e9\npcie_latency = 0\n",
+      -1, "sw256.ini", &error);
+  ck_assert_msg (topo != NULL, "%s", error ? error->message : "");
+  int ids[256];
+  for (int i = 0; i < 256; i++)
+    ids[i] = i % 2;
+  g_autoptr (MsimTrace) tr = make_trace (256, 1, 1, 2, ids);
+  guint gpu_of[] = { 0, 1 };
+  g_autoptr (MsimExpertMap) placement = map_of (1, 2, gpu_of);
+  MsimStepOptions o;
+  options (&o, MSIM_SCHEME_BASELINE_EP, 256);
+  /* Inline: one slot of 256 x (16 x 256 + 16) bytes (~1.05 MB) next to
+   * about 3 MB of graph and matrices; threaded: four slots, ~3.1 MB more. */
+  msim_trace_set_memory_limit (5u << 20);
+  o.route_thread = MSIM_ROUTE_THREAD_OFF;
+  MsimStepRun *run = msim_step_run (topo, m, g, tr, placement, &o, &error);
+  ck_assert_msg (run != NULL, "%s", error ? error->message : "");
+  msim_step_run_free (run);
+  o.route_thread = MSIM_ROUTE_THREAD_ON;
+  ck_assert_ptr_null (msim_step_run (topo, m, g, tr, placement, &o, &error));
+  ck_assert (strstr (error->message, "memory_limit_gib") != NULL);
+  ck_assert_int_eq (msim_error_exit_status (error), 2);
+  g_clear_error (&error);
+  msim_trace_set_memory_limit (MSIM_TRACE_DEFAULT_MEMORY_LIMIT);
+  run = msim_step_run (topo, m, g, tr, placement, &o, &error);
+  ck_assert_msg (run != NULL, "%s", error ? error->message : "");
+  msim_step_run_free (run);
+}
+END_TEST
+
 static Suite *
 step_suite (void)
 {
@@ -426,6 +470,7 @@ step_suite (void)
   tcase_add_test (tc, test_json_exponents);
   tcase_add_test (tc, test_replicas_split_by_token);
   tcase_add_test (tc, test_route_thread_same_results);
+  tcase_add_test (tc, test_route_ring_counts_against_memory_limit);
   suite_add_tcase (s, tc);
   return s;
 }
