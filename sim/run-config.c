@@ -357,7 +357,7 @@ fit_placement (MsimRunConfig *cfg, const char *spec, GError **error)
             g_ptr_array_add (paths, msim_run_config_resolve (ini, *p));
         }
       g_ptr_array_add (paths, NULL);
-      fit = msim_analysis_load_traces ((const char *const *) paths->pdata,
+      fit = msim_trace_load_files ((const char *const *) paths->pdata,
                                        (guint) cfg->model->experts, &local);
       if (fit == NULL)
         {

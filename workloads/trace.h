@@ -284,6 +284,22 @@ MsimTraceFlags msim_trace_format_flags (MsimTraceFormat format);
  */
 MsimTrace *msim_trace_load (const char *path, GError **error);
 
+/*
+ * The tokens of @n traces one after the other.  All must have the same
+ * layers and k; E is the largest.  Each input becomes its own sequence(s):
+ * sequence ids of input i are offset past those of inputs 0..i-1, and an
+ * input without sequence data is one sequence.  Gate weights are kept only
+ * if every input has them; dropped assignments (MSIM_TRACE_DROPS) are kept.
+ * MSIM_ERROR_INPUT naming @names[i] on a shape mismatch.  (transfer full)
+ */
+MsimTrace *msim_trace_concat (MsimTrace *const *traces, const char *const *names, guint n,
+                              GError **error);
+
+/* Loads every file of the NULL-terminated @paths (any trace format),
+ * raises E to @experts when it is > 0 (an id >= @experts is an error naming
+ * the file), and concatenates them when there are several.  (transfer full) */
+MsimTrace *msim_trace_load_files (const char *const *paths, guint experts, GError **error);
+
 /* Same with an explicit format (AUTO = detect). */
 MsimTrace *msim_trace_load_format (const char *path, MsimTraceFormat format, GError **error);
 

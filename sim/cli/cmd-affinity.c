@@ -303,7 +303,7 @@ msim_cmd_affinity (int argc, char **argv)
                                        "affinity: --seed and --experts must be >= 0, "
                                        "--distance >= 1"));
   const char *paths[] = { argv[1], NULL };
-  g_autoptr (MsimTrace) trace = msim_analysis_load_traces (paths, (guint)experts, &error);
+  g_autoptr (MsimTrace) trace = msim_trace_load_files (paths, (guint)experts, &error);
   g_autoptr (MsimAffinity) a = trace ? msim_affinity_new (trace, (guint)distance, &error) : NULL;
   g_autoptr (GArray) gpus = g_array_new (FALSE, FALSE, sizeof (guint));
   if (a == NULL || !parse_gpus (gpus_text, trace->experts, gpus, &error))

@@ -246,7 +246,7 @@ msim_cmd_lrc (int argc, char **argv)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT, "--experts %d: expected 1..%u",
                                        experts, MSIM_TRACE_MAX_EXPERTS));
   const char *paths[] = { argv[1], NULL };
-  g_autoptr (MsimTrace) trace = msim_analysis_load_traces (paths, (guint)experts, &error);
+  g_autoptr (MsimTrace) trace = msim_trace_load_files (paths, (guint)experts, &error);
   if (trace == NULL)
     return msim_cli_fail (error);
   g_autoptr (MsimLrc) lrc = msim_lrc_compute (trace, (const guint *)segs->data, segs->len, &error);

@@ -133,7 +133,7 @@ load_traces (const CommonOpts *o, GError **error)
                    MSIM_TRACE_MAX_EXPERTS);
       return NULL;
     }
-  return msim_analysis_load_traces ((const char *const *)o->traces, (guint)o->experts, error);
+  return msim_trace_load_files ((const char *const *)o->traces, (guint)o->experts, error);
 }
 
 static void

@@ -376,6 +376,83 @@ START_TEST (test_detection)
 }
 END_TEST
 
+
+/* Concatenation: tokens one after the other, sequence ids offset past the
+ * previous inputs' (an input without sequences is one sequence), E the
+ * largest, weights only if all have them, dropped cells kept; a shape
+ * mismatch names both files; loading files raises E or names the file. */
+START_TEST (test_concat)
+{
+  GError *err = NULL;
+  g_autoptr (MsimTrace) a
+      = msim_trace_new (3, 2, 1, 4, MSIM_TRACE_WEIGHTS | MSIM_TRACE_SEQUENCES, &err);
+  g_autoptr (MsimTrace) b = msim_trace_new (2, 2, 1, 6, MSIM_TRACE_DROPS, &err);
+  ck_assert_ptr_nonnull (a);
+  ck_assert_ptr_nonnull (b);
+  const guint32 seq[3] = { 0, 2, 2 }, pos[3] = { 0, 0, 1 };
+  for (gsize t = 0; t < 3; t++)
+    {
+      msim_trace_set_sequence (a, t, seq[t], pos[t]);
+      for (guint l = 0; l < 2; l++)
+        {
+          msim_trace_set_expert (a, t, l, 0, (int)(t + l));
+          msim_trace_set_weight (a, t, l, 0, 0.5f);
+        }
+    }
+  for (gsize t = 0; t < 2; t++)
+    for (guint l = 0; l < 2; l++)
+      msim_trace_set_expert (b, t, l, 0, t == 1 && l == 0 ? MSIM_EXPERT_NONE : 5);
+  MsimTrace *in[] = { a, b };
+  const char *names[] = { "a.csv", "b.csv" };
+  g_autoptr (MsimTrace) c = msim_trace_concat (in, names, 2, &err);
+  ck_assert_msg (c != NULL, "%s", err ? err->message : "");
+  ck_assert_uint_eq (c->tokens, 5);
+  ck_assert_uint_eq (c->experts, 6);
+  ck_assert_uint_eq (c->flags, MSIM_TRACE_SEQUENCES | MSIM_TRACE_DROPS);
+  ck_assert (msim_trace_validate (c, "concat", &err));
+  for (gsize t = 0; t < 3; t++)
+    {
+      ck_assert_uint_eq (msim_trace_sequence (c, t), seq[t]);
+      ck_assert_uint_eq (msim_trace_position (c, t), pos[t]);
+      ck_assert_int_eq (msim_trace_expert (c, t, 1, 0), (int)(t + 1));
+    }
+  /* b had no sequences: one sequence, numbered after a's largest (2). */
+  ck_assert_uint_eq (msim_trace_sequence (c, 3), 3);
+  ck_assert_uint_eq (msim_trace_sequence (c, 4), 3);
+  ck_assert_uint_eq (msim_trace_position (c, 4), 1);
+  ck_assert_int_eq (msim_trace_expert (c, 4, 0, 0), MSIM_EXPERT_NONE);
+  ck_assert_int_eq (msim_trace_expert (c, 4, 1, 0), 5);
+
+  g_autoptr (MsimTrace) k2 = msim_trace_new (1, 2, 2, 4, 0, &err);
+  MsimTrace *bad[] = { a, k2 };
+  const char *bad_names[] = { "a.csv", "k2.csv" };
+  ck_assert_ptr_null (msim_trace_concat (bad, bad_names, 2, &err));
+  tt_assert_error (err, MSIM_ERROR_INPUT, "k2.csv", "a.csv", "top-2", NULL);
+  g_clear_error (&err);
+
+  /* From files: --experts raises E; an id beyond it names the file. */
+  g_autofree char *dir = tt_tmpdir ();
+  g_autofree char *pa = g_build_filename (dir, "a.mtr", NULL);
+  g_autofree char *pb = g_build_filename (dir, "b.mtr", NULL);
+  ck_assert (msim_trace_save (a, pa, MSIM_TRACE_FORMAT_AUTO, &err));
+  ck_assert (msim_trace_save (b, pb, MSIM_TRACE_FORMAT_AUTO, &err));
+  const char *paths[] = { pa, pb, NULL };
+  g_autoptr (MsimTrace) f = msim_trace_load_files (paths, 8, &err);
+  ck_assert_msg (f != NULL, "%s", err ? err->message : "");
+  ck_assert_uint_eq (f->tokens, 5);
+  ck_assert_uint_eq (f->experts, 8);
+  ck_assert_int_eq (msim_trace_expert (f, 4, 1, 0), 5);
+  ck_assert_ptr_null (msim_trace_load_files (paths, 5, &err));
+  tt_assert_error (err, MSIM_ERROR_INPUT, "b.mtr", "--experts 5", NULL);
+  g_clear_error (&err);
+  const char *none[] = { NULL };
+  ck_assert_ptr_null (msim_trace_load_files (none, 0, &err));
+  tt_assert_error (err, MSIM_ERROR_INPUT, "no trace", NULL);
+  g_clear_error (&err);
+  tt_rmtree (dir);
+}
+END_TEST
+
 static Suite *
 trace_suite (void)
 {
@@ -390,6 +467,7 @@ trace_suite (void)
     { "count", test_count_layer },          { "crc32", test_crc32 },
     { "formats", test_format_names },       { "round_trip", test_round_trip_all_formats },
     { "atomic_save", test_save_is_atomic }, { "detection", test_detection },
+    { "concat", test_concat },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
