@@ -53,7 +53,7 @@ static const char *const engine_keys[]
     = { "scheme",          "network",        "alltoall",     "alltoall_window",
         "alltoall_subflows", "alltoall_spray", "microbatches", "capacity_factor",
         "base_latency",    "step_latency",   "seed",         "check",
-        NULL };
+        "nccl_tuning",     NULL };
 static const char *const output_keys[] = { "dir", NULL };
 
 void
@@ -507,6 +507,8 @@ load_engine (MsimRunConfig *cfg, GError **error)
                                1.0, &o->comm.base_latency_s, error)
       || !msim_ini_get_double (ini, "engine", "step_latency", FALSE, o->comm.step_latency_s, 0.0,
                                1.0, &o->comm.step_latency_s, error)
+      || !msim_ini_get_bool (ini, "engine", "nccl_tuning", FALSE, o->comm.nccl_tuning,
+                             &o->comm.nccl_tuning, error)
       || !msim_ini_get_int64 (ini, "engine", "seed", FALSE, 1, 0, G_MAXINT64, &seed, error)
       || !msim_ini_get_bool (ini, "engine", "check", FALSE, FALSE, &check, error)
       || !msim_ini_get_string (ini, "output", "dir", FALSE, "out", &cfg->output_dir, error))
