@@ -1,6 +1,7 @@
 #include "collective.h"
 
 #include <math.h>
+#include <string.h>
 
 /*
  * A collective is planned as a set of transfers ("xfers"), each one flow on
@@ -22,6 +23,7 @@ struct Xfer
   guint waiting;   /* unmet prerequisites */
   guint parts;     /* sub-flows still in flight (flow splitting) */
   GPtrArray *next; /* transfers waiting for this one */
+  guint link;      /* G_MAXUINT: routed from src to dst; else this one link (NVLS) */
 };
 
 typedef struct
@@ -62,6 +64,20 @@ struct _MsimColl
   guint ranks_done;
   double size, moved;
   MsimTime start, end;
+  /* How the call runs (see collective.h, "NCCL's algorithm and protocol
+   * choice"): its fixed cost, each ring step's latency above the route's
+   * per hardware class, and wire bytes per payload byte. */
+  MsimTime base_latency;
+  MsimTime step_extra[MSIM_NCCL_N_HW];
+  double wire_factor;
+  MsimNcclAlgo algo; /* MSIM_NCCL_N_ALGOS for AllToAll and send/recv */
+  MsimNcclProto proto;
+  gboolean tuned; /* chosen by NCCL's model */
+  double predicted_s;
+  MsimNcclAlgo best_algo; /* NCCL's unrestricted choice */
+  MsimNcclProto best_proto;
+  double best_s;
+  char label[32];
 };
 
 struct _MsimComm
@@ -114,6 +130,11 @@ msim_comm_params_init (MsimCommParams *params)
    * drives H100, so the ratio is carried over; the 4xH100 AllToAll row of
    * experiments/fidelity checks it. */
   params->p2p_nvlink_efficiency = 1.0;
+  /* NCCL's algorithm selection is off by default for the same reason; the
+   * calibrated callers (bench, fidelity, the step engine) turn it on. */
+  params->nccl_tuning = FALSE;
+  params->nccl_algos = (1u << MSIM_NCCL_ALGO_RING) | (1u << MSIM_NCCL_ALGO_NVLS);
+  params->nccl_protos = MSIM_NCCL_PROTOS_ALL;
 }
 
 void
@@ -205,6 +226,13 @@ coll_new (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, const c
   c->rank_xfers = g_new0 (XferList, n);
   c->rank_pending = g_new0 (guint, n);
   c->start = c->end = -1;
+  c->base_latency = comm->base_latency;
+  c->wire_factor = 1.0;
+  gboolean ring_class = kind == MSIM_COLL_ALLGATHER || kind == MSIM_COLL_REDUCESCATTER
+                        || kind == MSIM_COLL_ALLREDUCE;
+  c->algo = ring_class ? MSIM_NCCL_ALGO_RING : MSIM_NCCL_N_ALGOS;
+  c->proto = MSIM_NCCL_PROTO_SIMPLE;
+  c->predicted_s = c->best_s = -1.0;
   for (guint r = 0; r < n; r++)
     {
       g_return_val_if_fail (gpus[r] < msim_topology_n_gpus (comm->topo), NULL);
@@ -228,6 +256,7 @@ xfer_add (MsimColl *c, guint src, guint dst, double bytes, guint extra)
   x->dst = dst;
   x->bytes = bytes;
   x->waiting = 2 + extra;
+  x->link = G_MAXUINT;
   xfer_list_add (&c->rank_xfers[src], x);
   xfer_list_add (&c->rank_xfers[dst], x);
   c->rank_pending[src]++;
@@ -283,6 +312,23 @@ route_is_nvlink (const MsimTopology *topo, const MsimRoute *route)
   return route->n_links > 0;
 }
 
+/* NCCL's hardware class of a step over @route: network if it crosses a
+ * NIC link, NVLink if it is NVLink only, else PCI (NCCL's fallback for
+ * everything else, "other" links included). */
+static MsimNcclHw
+route_hw (const MsimTopology *topo, const MsimRoute *route)
+{
+  gboolean nvlink = route->n_links > 0;
+  for (guint i = 0; i < route->n_links; i++)
+    {
+      MsimLinkType t = msim_topology_link_type (topo, route->links[i]);
+      if (t == MSIM_LINK_INFINIBAND || t == MSIM_LINK_ETHERNET)
+        return MSIM_NCCL_HW_NET;
+      nvlink = nvlink && t == MSIM_LINK_NVLINK;
+    }
+  return nvlink ? MSIM_NCCL_HW_NVLINK : MSIM_NCCL_HW_PCI;
+}
+
 /* One prerequisite of @x is met; start its flow when none are left. */
 static void
 xfer_ready (Xfer *x)
@@ -296,6 +342,18 @@ xfer_ready (Xfer *x)
   guint sv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->src]);
   guint dv = msim_topology_gpu_vertex (comm->topo, c->gpus[x->dst]);
   MsimEngine *engine = msim_tasks_engine (comm->tasks);
+  if (x->link != G_MAXUINT)
+    {
+      /* A flow over one given link (NVLS: a GPU's port to the switch). */
+      x->parts = 1;
+      guint l = x->link;
+      msim_network_start_flow (comm->net, msim_engine_now (engine), &l, 1,
+                               msim_topology_link_latency_ps (comm->topo, l) + comm->step_latency,
+                               x->bytes, xfer_flow_done, x);
+      return;
+    }
+  gboolean ring = c->kind == MSIM_COLL_ALLGATHER || c->kind == MSIM_COLL_REDUCESCATTER
+                  || c->kind == MSIM_COLL_ALLREDUCE;
   /* Flow splitting (AllToAllv): `spray` divides the transfer evenly over
    * every equal-cost path, as ideal packet spraying would; `subflows = k`
    * sends k sub-flows that ECMP hashes independently, as an application
@@ -318,12 +376,18 @@ xfer_ready (Xfer *x)
       else if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, &error))
         g_error ("collective: %s", error->message); /* topologies are validated connected */
       double wire_bytes = x->bytes / parts;
+      MsimTime latency = route.latency_ps + comm->step_latency;
       if ((a2a || c->kind == MSIM_COLL_SENDRECV) && comm->p.p2p_nvlink_efficiency < 1.0
           && route_is_nvlink (comm->topo, &route))
         wire_bytes /= comm->p.p2p_nvlink_efficiency;
+      if (ring)
+        {
+          /* The protocol's share of the link and its latency per step. */
+          wire_bytes *= c->wire_factor;
+          latency += c->step_extra[route_hw (comm->topo, &route)];
+        }
       msim_network_start_flow (comm->net, msim_engine_now (engine), route.links, route.n_links,
-                               route.latency_ps + comm->step_latency, wire_bytes, xfer_flow_done,
-                               x);
+                               latency, wire_bytes, xfer_flow_done, x);
     }
 }
 
@@ -354,7 +418,7 @@ rank_started (MsimTask *task, gpointer data)
 {
   RankRef *ref = data;
   MsimEngine *engine = msim_tasks_engine (ref->coll->comm->tasks);
-  msim_engine_schedule_in (engine, ref->coll->comm->base_latency, rank_ready_event, ref);
+  msim_engine_schedule_in (engine, ref->coll->base_latency, rank_ready_event, ref);
 }
 
 MsimColl *
@@ -523,6 +587,103 @@ ring_orders (MsimComm *comm, const guint *gpus, guint n, guint *order)
   return channels;
 }
 
+/* What NCCL's tuner would see of the ring collective of @gpus laid out as
+ * @order (@channels rings): ranks, nodes, the class of intra-node hops, the
+ * ring's bus bandwidth and whether NVLS can run.  For NVLS, @up / @down get
+ * each rank's NVLink port to the switch and back.  O(channels x n x route
+ * length) plus one pass over the links. */
+static void
+nccl_view (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, const guint *order,
+           guint channels, MsimNcclComm *view, guint *up, guint *down)
+{
+  MsimTopology *topo = comm->topo;
+  memset (view, 0, sizeof *view);
+  view->func = kind == MSIM_COLL_ALLREDUCE       ? MSIM_NCCL_FUNC_ALLREDUCE
+               : kind == MSIM_COLL_REDUCESCATTER ? MSIM_NCCL_FUNC_REDUCESCATTER
+                                                 : MSIM_NCCL_FUNC_ALLGATHER;
+  view->n_ranks = n;
+  view->arch = msim_topology_gpu_arch (topo);
+  /* Nodes: hosts among the ranks. */
+  g_autofree guint *hosts = g_new (guint, n);
+  for (guint r = 0; r < n; r++)
+    {
+      guint h = msim_topology_gpu_host (topo, gpus[r]);
+      guint k = 0;
+      while (k < view->n_nodes && hosts[k] != h)
+        k++;
+      if (k == view->n_nodes)
+        hosts[view->n_nodes++] = h;
+    }
+  /* The ring graph's bus bandwidth: every channel moves at the rate of the
+   * most loaded link it crosses (effective capacity over the ring hops that
+   * share it), the rings side by side.  NCCL's graph search reaches the
+   * same figure on the NVSwitch and rail systems of the presets (e.g. 18 x
+   * 20.6 = 370.8 GB/s per H100). */
+  guint nl = msim_topology_n_links (topo);
+  g_autofree guint *uses = g_new0 (guint, MAX (nl, 1));
+  gboolean intra_nvlink = TRUE;
+  for (int pass = 0; pass < 2; pass++)
+    {
+      double slowest = G_MAXDOUBLE;
+      for (guint ch = 0; ch < channels; ch++)
+        for (guint p = 0; p < n; p++)
+          {
+            guint a = order[(gsize)ch * n + p], b = order[(gsize)ch * n + (p + 1) % n];
+            MsimRoute route;
+            if (!msim_topology_route (topo, msim_topology_gpu_vertex (topo, gpus[a]),
+                                      msim_topology_gpu_vertex (topo, gpus[b]), 0, &route, NULL))
+              continue;
+            if (pass == 0)
+              {
+                for (guint i = 0; i < route.n_links; i++)
+                  uses[route.links[i]]++;
+                if (route_hw (topo, &route) == MSIM_NCCL_HW_PCI)
+                  intra_nvlink = FALSE;
+              }
+            else
+              for (guint i = 0; i < route.n_links; i++)
+                slowest = MIN (slowest, msim_topology_link_effective_capacity (topo, route.links[i])
+                                            / uses[route.links[i]]);
+          }
+      if (pass == 1 && slowest < G_MAXDOUBLE)
+        view->ring_busbw_GBps = channels * slowest / 1e9;
+    }
+  view->intra_hw = intra_nvlink ? MSIM_NCCL_HW_NVLINK : MSIM_NCCL_HW_PCI;
+
+  /* NVLS: one node, every rank one NVLink hop from a common switch. */
+  if (!msim_topology_nvls (topo) || view->n_nodes != 1)
+    return;
+  double port = G_MAXDOUBLE;
+  guint sw = G_MAXUINT;
+  for (guint r = 0; r < n; r++)
+    {
+      MsimRoute route;
+      guint v = msim_topology_gpu_vertex (topo, gpus[r]);
+      guint w = msim_topology_gpu_vertex (topo, gpus[(r + 1) % n]);
+      if (!msim_topology_route (topo, v, w, 0, &route, NULL) || route.n_links != 2
+          || route_hw (topo, &route) != MSIM_NCCL_HW_NVLINK)
+        return;
+      guint mid = msim_topology_link_dst (topo, route.links[0]);
+      if (sw != G_MAXUINT && mid != sw)
+        return;
+      sw = mid;
+      up[r] = route.links[0];
+      down[(r + 1) % n] = route.links[1];
+    }
+  for (guint r = 0; r < n; r++)
+    port = MIN (port, MIN (msim_topology_link_effective_capacity (topo, up[r]),
+                           msim_topology_link_effective_capacity (topo, down[r])));
+  view->nvls = TRUE;
+  view->nvls_port_GBps = port / 1e9;
+}
+
+static MsimTime
+us_to_time (double us)
+{
+  MsimTime t;
+  return msim_time_from_seconds (MAX (us, 0.0) * 1e-6, &t) ? t : 0;
+}
+
 MsimColl *
 msim_coll_ring (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, double bytes,
                 const char *name, guint category, gint64 arg)
@@ -532,12 +693,97 @@ msim_coll_ring (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, d
                         NULL);
   MsimColl *c = coll_new (comm, kind, gpus, n, name, category, arg);
   c->size = bytes;
+  g_snprintf (c->label, sizeof c->label, "Ring/Simple");
   if (n < 2 || bytes <= 0.0)
     return c;
   g_autofree guint *order = g_new (guint, (gsize)MSIM_COMM_MAX_CHANNELS * n);
   guint channels = ring_orders (comm, gpus, n, order);
-  double chunk = bytes / n / channels;
   guint steps = kind == MSIM_COLL_ALLREDUCE ? 2 * (n - 1) : n - 1;
+
+  if (comm->p.nccl_tuning)
+    {
+      MsimNcclComm view;
+      g_autofree guint *up = g_new (guint, n);
+      g_autofree guint *down = g_new (guint, n);
+      nccl_view (comm, kind, gpus, n, order, channels, &view, up, down);
+      MsimNcclModel model;
+      msim_nccl_model_init (&model, &view);
+      guint simulated = (1u << MSIM_NCCL_ALGO_RING) | (1u << MSIM_NCCL_ALGO_NVLS);
+      double t_us = -1.0, best_us = -1.0;
+      gboolean have_best
+          = msim_nccl_model_select (&model, bytes, MSIM_NCCL_ALGOS_ALL, MSIM_NCCL_PROTOS_ALL,
+                                    &c->best_algo, &c->best_proto, &best_us);
+      if (!msim_nccl_model_select (&model, bytes, comm->p.nccl_algos & simulated,
+                                   comm->p.nccl_protos, &c->algo, &c->proto, &t_us))
+        {
+          /* Nothing allowed is available (e.g. NCCL_ALGO=NVLS without
+           * NVLS): NCCL falls back to its ring; so does moesim. */
+          c->algo = MSIM_NCCL_ALGO_RING;
+          c->proto = MSIM_NCCL_PROTO_SIMPLE;
+          t_us = msim_nccl_model_time_us (&model, c->algo, c->proto, bytes);
+        }
+      c->tuned = t_us >= 0.0;
+      c->predicted_s = t_us >= 0.0 ? t_us * 1e-6 : -1.0;
+      if (have_best)
+        c->best_s = best_us * 1e-6;
+      else
+        {
+          c->best_algo = c->algo;
+          c->best_proto = c->proto;
+          c->best_s = c->predicted_s;
+        }
+      g_snprintf (c->label, sizeof c->label, "%s/%s", msim_nccl_algo_name (c->algo),
+                  msim_nccl_proto_name (c->proto));
+      if (c->algo == MSIM_NCCL_ALGO_NVLS)
+        {
+          /* Every port carries S x port / algbw each way: at the port's
+           * effective capacity that takes NCCL's S / algbw.  The call's
+           * fixed cost is NCCL's NVLS latency. */
+          double algbw = model.algbw_GBps[MSIM_NCCL_ALGO_NVLS][MSIM_NCCL_PROTO_SIMPLE] * 1e9;
+          double wire = bytes * view.nvls_port_GBps * 1e9 / algbw;
+          c->base_latency = us_to_time (model.latency_us[MSIM_NCCL_ALGO_NVLS][c->proto]);
+          for (guint r = 0; r < n; r++)
+            {
+              Xfer *x = xfer_add (c, r, r, wire, 0);
+              x->link = up[r];
+              x = xfer_add (c, r, r, wire, 0);
+              x->link = down[r];
+            }
+          /* Payload: each rank's input up the port, its output down (the
+           * whole buffer, or its 1/n share for ReduceScatter's output and
+           * AllGather's input). */
+          double in = kind == MSIM_COLL_ALLGATHER ? bytes / n : bytes;
+          double out = kind == MSIM_COLL_REDUCESCATTER ? bytes / n : bytes;
+          c->moved = n * (in + out);
+          return c;
+        }
+      /* Ring with c->proto: NCCL's base latency (with its multi-node
+       * "plateau" factor, which scales the whole latency), the protocol's
+       * latency above the hardware's per step, and its share of the
+       * bandwidth. */
+      double lat = model.latency_us[MSIM_NCCL_ALGO_RING][c->proto];
+      double plateau = 0.0;
+      if (c->tuned)
+        plateau = c->predicted_s * 1e6
+                  - bytes / (1e3 * model.algbw_GBps[MSIM_NCCL_ALGO_RING][c->proto]) - lat;
+      c->base_latency
+          = us_to_time (msim_nccl_base_latency_us (MSIM_NCCL_ALGO_RING, c->proto) + plateau);
+      for (int hw = 0; hw < MSIM_NCCL_N_HW; hw++)
+        {
+          double step = msim_nccl_hw_latency_us ((MsimNcclHw)hw, MSIM_NCCL_ALGO_RING, c->proto);
+          /* Across nodes NCCL charges intra-node steps at least its
+           * network post overhead (1 us, 3 us for Simple). */
+          if (view.n_nodes > 1 && hw != MSIM_NCCL_HW_NET)
+            step = MAX (step, c->proto == MSIM_NCCL_PROTO_SIMPLE ? 3.0 : 1.0);
+          c->step_extra[hw] = us_to_time (
+              step - msim_nccl_hw_latency_us ((MsimNcclHw)hw, MSIM_NCCL_ALGO_RING,
+                                              MSIM_NCCL_PROTO_LL));
+        }
+      double fraction = msim_nccl_model_ring_fraction (&model, c->proto);
+      c->wire_factor = fraction > 0.0 ? 1.0 / fraction : 1.0;
+    }
+
+  double chunk = bytes / n / channels;
   /* prev[p]: the transfer into ring position p of the previous step. */
   g_autofree Xfer **prev = g_new0 (Xfer *, n);
   g_autofree Xfer **cur = g_new0 (Xfer *, n);
@@ -624,6 +870,53 @@ msim_coll_algbw (const MsimColl *coll)
   if (!msim_coll_done (coll) || coll->end <= coll->start)
     return 0.0;
   return coll->size / msim_time_to_seconds (coll->end - coll->start);
+}
+
+MsimNcclAlgo
+msim_coll_nccl_algo (const MsimColl *coll)
+{
+  return coll->algo;
+}
+
+MsimNcclProto
+msim_coll_nccl_proto (const MsimColl *coll)
+{
+  return coll->proto;
+}
+
+gboolean
+msim_coll_nccl_prediction (const MsimColl *coll, double *predicted_s)
+{
+  if (predicted_s)
+    *predicted_s = coll->predicted_s;
+  return coll->tuned;
+}
+
+gboolean
+msim_coll_nccl_choice (const MsimColl *coll, MsimNcclAlgo *algo, MsimNcclProto *proto,
+                       double *predicted_s)
+{
+  if (algo)
+    *algo = coll->best_algo;
+  if (proto)
+    *proto = coll->best_proto;
+  if (predicted_s)
+    *predicted_s = coll->best_s;
+  return coll->tuned;
+}
+
+const char *
+msim_coll_algorithm_label (const MsimColl *coll)
+{
+  switch (coll->kind)
+    {
+      case MSIM_COLL_ALLTOALLV:
+        return coll->comm->p.a2a_hierarchical ? "hierarchical" : "direct";
+      case MSIM_COLL_SENDRECV:
+        return "p2p";
+      default:
+        return coll->label;
+    }
 }
 
 double

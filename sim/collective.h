@@ -2,6 +2,7 @@
 
 #include <glib.h>
 
+#include "nccl-tuning.h"
 #include "network.h"
 #include "tasks.h"
 #include "topology.h"
@@ -45,6 +46,32 @@ G_BEGIN_DECLS
  * Every flow pays the route latency of the topology plus the per-step
  * protocol latency; every call pays a base latency once.
  *
+ * NCCL's algorithm and protocol choice (nccl_tuning, sim/nccl-tuning.h).
+ * Without it (the default of msim_comm_params_init, so that existing
+ * results do not move) AllGather, ReduceScatter and AllReduce are rings at
+ * the full link rate that pay base_latency_s per call and the route's
+ * latency per step.  With it, each call first evaluates NCCL's tuning
+ * model for its size, ranks, nodes and links and runs what NCCL would run:
+ *  - Ring with protocol LL, LL128 or Simple.  The call pays NCCL's
+ *    baseLat[Ring][proto]; every ring step pays the route's latency plus
+ *    hwLat[hw][Ring][proto] - hwLat[hw][Ring][LL], the protocol's latency
+ *    above the hardware's (the presets' link latencies are NCCL's LL
+ *    hwLat), with hw the step's class (NVLink, PCI, network); and each
+ *    step's flow carries bytes / f, where f is the protocol's share of the
+ *    Simple ring's bandwidth in NCCL's model (LL 1/4 or 1/3 capped by
+ *    NCCL's LL ceiling, LL128 0.92).  On a uniform ring the time is then
+ *    NCCL's own prediction, latency + S / algbw.
+ *  - NVLS (NVLink SHARP, topology key nvls): every rank sends one flow up
+ *    its NVLink port to the NVSwitch and receives one flow down, both at
+ *    once and of S x port / algbw(NVLS) bytes, so that a port at its
+ *    effective capacity takes exactly NCCL's S / algbw; the call pays
+ *    NCCL's NVLS latency (hwLat[NVLink][NVLS][Simple]) plus the port's
+ *    link latency.
+ * Tree is part of the model (it decides nothing on one node, where a ring
+ * always predicts faster) but is not simulated: with nccl_algos including
+ * it, a call NCCL would run as Tree runs as the best simulated algorithm
+ * and msim_coll_nccl_choice() reports NCCL's own pick.
+ *
  * Send/recv-based transfers (AllToAllv, send/recv) whose route is NVLink
  * only move bytes / p2p_nvlink_efficiency on the wire: NCCL's send/recv
  * kernels reach a smaller share of NVLink than its ring kernels (see
@@ -79,6 +106,14 @@ typedef struct
    * equal-cost paths (ideal spraying). */
   guint a2a_subflows;
   gboolean a2a_spray;
+  /* NCCL's algorithm/protocol choice for AllGather, ReduceScatter and
+   * AllReduce (see above).  FALSE: rings with the legacy latencies. */
+  gboolean nccl_tuning;
+  /* With nccl_tuning: the algorithms (1 << MsimNcclAlgo) and protocols
+   * (1 << MsimNcclProto) to choose from, as NCCL_ALGO / NCCL_PROTO restrict
+   * NCCL.  Default: Ring and NVLS (the simulated ones), every protocol. */
+  guint nccl_algos;
+  guint nccl_protos;
 } MsimCommParams;
 
 #define MSIM_COMM_MAX_CHANNELS 64
@@ -128,8 +163,11 @@ void msim_comm_free (MsimComm *comm);
 MsimColl *msim_coll_alltoallv (MsimComm *comm, const guint *gpus, guint n, const double *bytes,
                                const char *name, guint category, gint64 arg);
 
-/* Ring collectives; @bytes is the per-rank buffer size in nccl-tests terms
- * (AllGather: the gathered output; ReduceScatter: the input). */
+/* AllGather, ReduceScatter, AllReduce; @bytes is the per-rank buffer size in
+ * nccl-tests terms (AllGather: the gathered output; ReduceScatter: the
+ * input).  A ring, or with nccl_tuning whatever NCCL's model picks among
+ * the simulated algorithms (see msim_coll_nccl_algo()).  Planning is
+ * O(channels x n x route length). */
 MsimColl *msim_coll_ring (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n,
                           double bytes, const char *name, guint category, gint64 arg);
 
@@ -147,6 +185,23 @@ double msim_coll_bytes_moved (const MsimColl *coll); /* over the network */
 double msim_coll_size (const MsimColl *coll);        /* S of nccl-tests */
 double msim_coll_algbw (const MsimColl *coll);       /* bytes/s */
 double msim_coll_busbw (const MsimColl *coll);
+
+/* Algorithm and protocol the collective runs: for AllGather, ReduceScatter
+ * and AllReduce the NCCL algorithm (Ring without nccl_tuning) and protocol
+ * (Simple without nccl_tuning); for AllToAll and send/recv
+ * MSIM_NCCL_N_ALGOS and MSIM_NCCL_PROTO_SIMPLE (NCCL's send/recv is not
+ * tuned by the model). */
+MsimNcclAlgo msim_coll_nccl_algo (const MsimColl *coll);
+MsimNcclProto msim_coll_nccl_proto (const MsimColl *coll);
+/* With nccl_tuning: NCCL's predicted time of the chosen combination in
+ * seconds, and NCCL's unrestricted choice (every algorithm of the model,
+ * Tree included, every protocol) with its predicted time; FALSE without
+ * nccl_tuning or for AllToAll / send/recv.  Any output may be NULL. */
+gboolean msim_coll_nccl_prediction (const MsimColl *coll, double *predicted_s);
+gboolean msim_coll_nccl_choice (const MsimColl *coll, MsimNcclAlgo *algo, MsimNcclProto *proto,
+                                double *predicted_s);
+/* "Ring/LL128", "NVLS/Simple", "direct", "hierarchical", "p2p". */
+const char *msim_coll_algorithm_label (const MsimColl *coll);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MsimComm, msim_comm_free)
 

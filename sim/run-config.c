@@ -53,7 +53,7 @@ static const char *const engine_keys[]
     = { "scheme",          "network",        "alltoall",     "alltoall_window",
         "alltoall_subflows", "alltoall_spray", "microbatches", "capacity_factor",
         "base_latency",    "step_latency",   "seed",         "check",
-        "route_thread",    NULL };
+        "route_thread",    "nccl_tuning",    NULL };
 static const char *const output_keys[] = { "dir", NULL };
 
 void
@@ -508,6 +508,8 @@ load_engine (MsimRunConfig *cfg, GError **error)
                                1.0, &o->comm.base_latency_s, error)
       || !msim_ini_get_double (ini, "engine", "step_latency", FALSE, o->comm.step_latency_s, 0.0,
                                1.0, &o->comm.step_latency_s, error)
+      || !msim_ini_get_bool (ini, "engine", "nccl_tuning", FALSE, o->comm.nccl_tuning,
+                             &o->comm.nccl_tuning, error)
       || !msim_ini_get_int64 (ini, "engine", "seed", FALSE, 1, 0, G_MAXINT64, &seed, error)
       || !msim_ini_get_bool (ini, "engine", "check", FALSE, FALSE, &check, error)
       || !msim_ini_get_choice (ini, "engine", "route_thread", FALSE, 0, when, &route_thread,

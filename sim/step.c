@@ -108,6 +108,9 @@ msim_step_options_init (MsimStepOptions *o)
   o->network = MSIM_NETWORK_MAXMIN;
   msim_comm_params_init (&o->comm);
   o->comm.p2p_nvlink_efficiency = MSIM_NCCL_P2P_NVLINK_EFFICIENCY;
+  /* AllGathers run as NCCL's tuning model would run them ([engine]
+   * nccl_tuning = false restores the plain ring). */
+  o->comm.nccl_tuning = TRUE;
   o->microbatches = 1;
   o->tokens = 4096;
   o->steps = 1;

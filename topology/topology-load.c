@@ -33,6 +33,8 @@ static const char *const common_keys[] = { "name",
                                            "pcie_efficiency",
                                            "infiniband_efficiency",
                                            "ethernet_efficiency",
+                                           "gpu_arch",
+                                           "nvls",
                                            NULL };
 G_STATIC_ASSERT (G_N_ELEMENTS (efficiency_keys) == MSIM_N_LINK_TYPES + 1);
 static const char *const vertex_keys[] = { "kind", "host", NULL };
@@ -42,6 +44,8 @@ static const char *const vertex_kind_names[] = { "gpu", "switch", "nic", "host",
 static const char *const link_type_names[]
     = { "other", "nvlink", "pcie", "infiniband", "ethernet", NULL };
 static const char *const routing_names[] = { "ecmp", "split", NULL };
+/* In MsimGpuArch order. */
+static const char *const gpu_arch_names[] = { "unknown", "volta", "ampere", "hopper", NULL };
 
 const char *const *
 msim_topology_ini_groups (void)
@@ -307,8 +311,21 @@ msim_topology_new_from_ini (const MsimIni *ini, GError **error)
                                &routing, error))
     return NULL;
   topo->routing = (MsimRoutingMode)routing;
-  if (!msim_ini_get_string (ini, "topology", "description", FALSE, "", &topo->description, error))
+  int arch = MSIM_GPU_ARCH_UNKNOWN;
+  if (!msim_ini_get_string (ini, "topology", "description", FALSE, "", &topo->description, error)
+      || !msim_ini_get_choice (ini, "topology", "gpu_arch", FALSE, MSIM_GPU_ARCH_UNKNOWN,
+                               gpu_arch_names, &arch, error)
+      || !msim_ini_get_bool (ini, "topology", "nvls", FALSE, FALSE, &topo->nvls, error))
     return NULL;
+  topo->gpu_arch = (MsimGpuArch)arch;
+  if (topo->nvls && topo->gpu_arch != MSIM_GPU_ARCH_HOPPER)
+    {
+      msim_ini_set_error (ini, error, "topology", "nvls",
+                          "NVLink SHARP needs third-generation NVSwitch: set gpu_arch = hopper "
+                          "(got gpu_arch = %s)",
+                          gpu_arch_names[topo->gpu_arch]);
+      return NULL;
+    }
   for (guint t = 0; efficiency_keys[t]; t++)
     if (!get_efficiency (ini, "topology", efficiency_keys[t], 1.0, &topo->type_efficiency[t],
                          error))

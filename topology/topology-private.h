@@ -51,6 +51,10 @@ struct _MsimTopology
   MsimRoutingMode routing;
   /* [topology] <type>_efficiency, per MsimLinkType (1 when not set). */
   double type_efficiency[MSIM_N_LINK_TYPES];
+  /* [topology] gpu_arch and nvls: what NCCL's tuning model needs to know of
+   * the GPUs and of the NVSwitch fabric (see msim_topology_gpu_arch()). */
+  MsimGpuArch gpu_arch;
+  gboolean nvls;
 
   /* Vertices, indexed by vertex id. */
   GPtrArray *vertex_names;    /* char *, owned */

@@ -652,6 +652,18 @@ msim_topology_routing_mode (const MsimTopology *topo)
   return topo->routing;
 }
 
+MsimGpuArch
+msim_topology_gpu_arch (const MsimTopology *topo)
+{
+  return topo->gpu_arch;
+}
+
+gboolean
+msim_topology_nvls (const MsimTopology *topo)
+{
+  return topo->nvls;
+}
+
 const igraph_t *
 msim_topology_graph (const MsimTopology *topo)
 {

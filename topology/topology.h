@@ -59,6 +59,18 @@ typedef enum
   MSIM_ROUTING_SPLIT,
 } MsimRoutingMode;
 
+/* GPU generation, as NCCL's tuning model distinguishes them (compute
+ * capability 7.0, 8.0, 9.0): it selects the per-generation constants of
+ * sim/nccl-tuning.c.  UNKNOWN: NCCL's defaults for other GPUs (no LL128, no
+ * NVLink SHARP). */
+typedef enum
+{
+  MSIM_GPU_ARCH_UNKNOWN,
+  MSIM_GPU_ARCH_VOLTA,
+  MSIM_GPU_ARCH_AMPERE,
+  MSIM_GPU_ARCH_HOPPER,
+} MsimGpuArch;
+
 /* What a physical link is made of.  Informational: summaries and exports
  * group links by it; routing and capacities do not depend on it. */
 typedef enum
@@ -180,6 +192,13 @@ guint msim_topology_link_reverse (const MsimTopology *topo, guint link);
 MsimLinkType msim_topology_link_type (const MsimTopology *topo, guint link);
 
 MsimRoutingMode msim_topology_routing_mode (const MsimTopology *topo);
+/* [topology] gpu_arch (default unknown) and nvls (default false: NVLink
+ * SHARP, in-switch reduction on third-generation NVSwitch, usable by NCCL;
+ * it needs the hardware and CUDA >= 12.1, NCCL >= 2.17 and the fabric
+ * manager's multicast support, so a preset states whether the systems it
+ * models had it). */
+MsimGpuArch msim_topology_gpu_arch (const MsimTopology *topo);
+gboolean msim_topology_nvls (const MsimTopology *topo);
 
 /* Route from vertex @src to vertex @dst for flow @flow_id (ECMP hash input).
  * src == dst gives an empty route with zero latency.  FALSE with @error if

@@ -18,8 +18,8 @@ gnuplot <<GP
 set grid ytics
 set xtics rotate by -40 left font ",8"
 set ylabel "simulated vs published (%)"
-set yrange [-25:15]
-set xrange [0:17]
+set yrange [-25:20]
+set xrange [0:18]
 set key top left
 set arrow from graph 0, first 10 to graph 1, first 10 nohead dt 2 lc "gray"
 set arrow from graph 0, first -10 to graph 1, first -10 nohead dt 2 lc "gray"

@@ -45,9 +45,23 @@ typedef enum
   ALGO_DIRECT,
   ALGO_HIERARCHICAL,
   ALGO_RING,
+  ALGO_NVLS,
 } Algo;
 
-static const char *const algo_names[] = { "default", "direct", "hierarchical", "ring", NULL };
+static const char *const algo_names[]
+    = { "default", "direct", "hierarchical", "ring", "nvls", NULL };
+
+/* NCCL protocols, as NCCL_PROTO names them; PROTO_DEFAULT lets NCCL's model
+ * choose among all three. */
+typedef enum
+{
+  PROTO_DEFAULT,
+  PROTO_LL,
+  PROTO_LL128,
+  PROTO_SIMPLE,
+} Proto;
+
+static const char *const proto_names[] = { "default", "ll", "ll128", "simple", NULL };
 
 /* What to simulate. */
 typedef struct
@@ -60,6 +74,7 @@ typedef struct
   Algo algo;
   guint window;   /* AllToAll peers in flight, 0 = all */
   guint channels; /* ring channels, 0 = automatic */
+  Proto proto;
   gboolean raw;   /* line rates, ideal send/recv: no efficiency applied */
   double p2p_efficiency;
 } CollSpec;
@@ -68,6 +83,10 @@ typedef struct
 {
   double time_s, algbw_Bps, busbw_Bps, wall_s;
   guint n;
+  char algorithm[32];  /* "Ring/LL128", "NVLS/Simple", "direct", "p2p", "-" */
+  double predicted_s;  /* NCCL's model for that choice, -1 if none */
+  char nccl_pick[32];  /* NCCL's unrestricted choice (may be Tree), "" if none */
+  double nccl_pick_s;
 } CollResult;
 
 static int
@@ -218,13 +237,21 @@ spec_check_algo (const CollSpec *spec, GError **error)
   gboolean a2a = spec->op == OP_ALLTOALL;
   gboolean ring
       = spec->op == OP_ALLGATHER || spec->op == OP_REDUCESCATTER || spec->op == OP_ALLREDUCE;
-  if ((spec->algo == ALGO_RING && !ring)
+  if (((spec->algo == ALGO_RING || spec->algo == ALGO_NVLS) && !ring)
       || ((spec->algo == ALGO_DIRECT || spec->algo == ALGO_HIERARCHICAL) && !a2a))
     {
       g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
                    "algorithm '%s' does not apply to %s (alltoall: direct, hierarchical; "
-                   "allgather/reducescatter/allreduce: ring)",
+                   "allgather/reducescatter/allreduce: ring, nvls)",
                    algo_names[spec->algo], op_names[spec->op]);
+      return FALSE;
+    }
+  if (spec->proto != PROTO_DEFAULT && !ring)
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "protocol '%s' does not apply to %s (NCCL's protocols are chosen for "
+                   "allgather, reducescatter and allreduce)",
+                   proto_names[spec->proto], op_names[spec->op]);
       return FALSE;
     }
   return TRUE;
@@ -282,6 +309,17 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
   p.a2a_hierarchical = spec->algo == ALGO_HIERARCHICAL;
   p.a2a_window = spec->window;
   p.ring_channels = spec->channels;
+  /* NCCL's algorithm and protocol choice, restricted as NCCL_ALGO and
+   * NCCL_PROTO would restrict it. */
+  p.nccl_tuning = TRUE;
+  if (spec->algo == ALGO_RING)
+    p.nccl_algos = 1u << MSIM_NCCL_ALGO_RING;
+  else if (spec->algo == ALGO_NVLS)
+    p.nccl_algos = 1u << MSIM_NCCL_ALGO_NVLS;
+  if (spec->proto != PROTO_DEFAULT)
+    p.nccl_protos = 1u << (spec->proto == PROTO_LL      ? MSIM_NCCL_PROTO_LL
+                           : spec->proto == PROTO_LL128 ? MSIM_NCCL_PROTO_LL128
+                                                        : MSIM_NCCL_PROTO_SIMPLE);
   g_autoptr (MsimComm) comm = msim_comm_new (topo, net, tasks, &p);
 
   MsimColl *coll = NULL;
@@ -338,10 +376,22 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
       res->time_s = msim_time_to_seconds (msim_coll_end (coll) - msim_coll_start (coll));
       res->algbw_Bps = msim_coll_algbw (coll);
       res->busbw_Bps = msim_coll_busbw (coll);
+      g_strlcpy (res->algorithm, msim_coll_algorithm_label (coll), sizeof res->algorithm);
+      MsimNcclAlgo ba;
+      MsimNcclProto bp;
+      res->predicted_s = res->nccl_pick_s = -1.0;
+      res->nccl_pick[0] = '\0';
+      if (msim_coll_nccl_prediction (coll, &res->predicted_s)
+          && msim_coll_nccl_choice (coll, &ba, &bp, &res->nccl_pick_s))
+        g_snprintf (res->nccl_pick, sizeof res->nccl_pick, "%s/%s", msim_nccl_algo_name (ba),
+                    msim_nccl_proto_name (bp));
     }
   else
     {
       res->time_s = msim_time_to_seconds (d2h.end);
+      g_strlcpy (res->algorithm, "-", sizeof res->algorithm);
+      res->predicted_s = res->nccl_pick_s = -1.0;
+      res->nccl_pick[0] = '\0';
       res->algbw_Bps = res->time_s > 0 ? spec->bytes / res->time_s : 0.0;
       res->busbw_Bps = res->algbw_Bps;
     }
@@ -387,7 +437,8 @@ simulate_runs (const CollSpec *spec, MsimTopology *topo, guint runs, CollResult 
 int
 msim_bench_collective (int argc, char **argv)
 {
-  g_autofree char *op_s = NULL, *topo_s = NULL, *bytes_s = NULL, *algo_s = NULL, *ranks_s = NULL;
+  g_autofree char *op_s = NULL, *topo_s = NULL, *bytes_s = NULL, *algo_s = NULL, *ranks_s = NULL,
+                  *proto_s = NULL;
   g_auto (GStrv) sets = NULL;
   gint gpus = 0, runs = 3, window = 0, channels = 0;
   gboolean raw = FALSE;
@@ -404,7 +455,13 @@ msim_bench_collective (int argc, char **argv)
     { "bytes", 0, 0, G_OPTION_ARG_STRING, &bytes_s,
       "Size as nccl-tests counts it: 524288000, 500M, 64MiB, 8G (K/M/G = 2^10/2^20/2^30)", "B" },
     { "algo", 0, 0, G_OPTION_ARG_STRING, &algo_s,
-      "direct or hierarchical (alltoall), ring (allgather/reducescatter/allreduce)", "A" },
+      "direct or hierarchical (alltoall); ring or nvls (allgather/reducescatter/allreduce; "
+      "default: what NCCL's tuning model picks)",
+      "A" },
+    { "proto", 0, 0, G_OPTION_ARG_STRING, &proto_s,
+      "ll, ll128 or simple: restrict NCCL's protocol as NCCL_PROTO does (default: NCCL's "
+      "choice)",
+      "P" },
     { "window", 0, 0, G_OPTION_ARG_INT, &window,
       "AllToAll direct: at most W peers in flight per sender (default 0: all)", "W" },
     { "channels", 0, 0, G_OPTION_ARG_INT, &channels,
@@ -439,8 +496,14 @@ msim_bench_collective (int argc, char **argv)
   if (algo < 0)
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "bench collective: unknown --algo '%s' (direct, "
-                                       "hierarchical, ring)",
+                                       "hierarchical, ring, nvls)",
                                        algo_s));
+  int proto = proto_s ? find_choice (proto_names, proto_s) : PROTO_DEFAULT;
+  if (proto < 0)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench collective: unknown --proto '%s' (ll, ll128, "
+                                       "simple)",
+                                       proto_s));
   if (!parse_bytes (bytes_s, &spec.bytes))
     return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
                                        "bench collective: --bytes '%s' is not a size (e.g. "
@@ -459,6 +522,7 @@ msim_bench_collective (int argc, char **argv)
     return msim_cli_fail (error);
   spec.op = (Op)op;
   spec.algo = (Algo)algo;
+  spec.proto = (Proto)proto;
   spec.ranks = ranks;
   spec.n_gpus = (guint)gpus;
   spec.window = (guint)window;
@@ -473,19 +537,21 @@ msim_bench_collective (int argc, char **argv)
   if (!simulate_runs (&spec, topo, (guint)runs, &res, &error))
     return msim_cli_fail (error);
 
-  const char *algo_label = spec.op == OP_ALLTOALL
-                               ? (spec.algo == ALGO_HIERARCHICAL ? "hierarchical" : "direct")
-                           : spec.op == OP_SENDRECV || spec.op == OP_D2H ? "-"
-                                                                         : "ring";
   printf ("bench collective: %s on %u of %u GPUs of %s, %.0f bytes, %s, %s, p2p NVLink "
           "efficiency %g, %d runs\n",
           op_names[spec.op], res.n, msim_topology_n_gpus (topo), msim_topology_name (topo),
-          spec.bytes, algo_label, raw ? "line rates" : "effective link rates",
+          spec.bytes, res.algorithm, raw ? "line rates" : "effective link rates",
           raw ? 1.0 : spec.p2p_efficiency, runs);
-  printf ("%-14s %5s %15s %12s %12s %12s %12s\n", "op", "gpus", "bytes", "time_us", "algbw_GB/s",
-          "busbw_GB/s", "wall_s");
-  printf ("%-14s %5u %15.0f %12.3f %12.2f %12.2f %12.6f\n", op_names[spec.op], res.n, spec.bytes,
-          res.time_s * 1e6, res.algbw_Bps / 1e9, res.busbw_Bps / 1e9, res.wall_s);
+  if (res.predicted_s >= 0.0)
+    printf ("NCCL tuning model: %s predicted %.3f us; NCCL's own pick %s (%.3f us)%s\n",
+            res.algorithm, res.predicted_s * 1e6, res.nccl_pick, res.nccl_pick_s * 1e6,
+            strcmp (res.nccl_pick, res.algorithm) == 0 ? ""
+                                                       : ", not simulated or excluded");
+  printf ("%-14s %5s %15s %-12s %12s %12s %12s %12s\n", "op", "gpus", "bytes", "algorithm",
+          "time_us", "algbw_GB/s", "busbw_GB/s", "wall_s");
+  printf ("%-14s %5u %15.0f %-12s %12.3f %12.2f %12.2f %12.6f\n", op_names[spec.op], res.n,
+          spec.bytes, res.algorithm, res.time_s * 1e6, res.algbw_Bps / 1e9, res.busbw_Bps / 1e9,
+          res.wall_s);
   return 0;
 }
 
@@ -518,6 +584,7 @@ typedef struct
   double published, low, high; /* in the case's unit */
   double simulated;            /* in the case's unit */
   double error;                /* (simulated - published) / published */
+  char algorithm[32];          /* what ran, e.g. "Ring/LL128" */
 } FidCase;
 
 static void
@@ -534,7 +601,7 @@ fid_case_free (gpointer p)
 
 static const char *const case_keys[]
     = { "name",      "description",   "topology",       "overrides", "op",   "gpus",
-        "ranks",     "bytes",         "algo",           "channels",  "raw",  "metric",
+        "ranks",     "bytes",         "algo",           "proto",     "channels", "raw", "metric",
         "published", "published_low", "published_high", "unit",      "role", "source",
         NULL };
 static const char *const case_groups[] = { "case", NULL };
@@ -559,7 +626,7 @@ read_case (const char *path, GError **error)
   if (g_str_has_suffix (stem, ".ini"))
     stem[strlen (stem) - 4] = '\0';
   g_autofree char *overrides = NULL, *ranks = NULL, *bytes = NULL, *algo = NULL;
-  int op = 0, algo_i = ALGO_DEFAULT;
+  int op = 0, algo_i = ALGO_DEFAULT, proto_i = PROTO_DEFAULT;
   gint64 gpus = 0, channels = 0;
   if (!msim_ini_get_string (ini, "case", "name", FALSE, stem, &c->name, error)
       || !msim_ini_get_string (ini, "case", "topology", TRUE, NULL, &c->topology, error)
@@ -570,6 +637,8 @@ read_case (const char *path, GError **error)
       || !msim_ini_get_string (ini, "case", "ranks", FALSE, NULL, &ranks, error)
       || !msim_ini_get_string (ini, "case", "bytes", TRUE, NULL, &bytes, error)
       || !msim_ini_get_choice (ini, "case", "algo", FALSE, ALGO_DEFAULT, algo_names, &algo_i, error)
+      || !msim_ini_get_choice (ini, "case", "proto", FALSE, PROTO_DEFAULT, proto_names, &proto_i,
+                               error)
       || !msim_ini_get_int64 (ini, "case", "channels", FALSE, 0, 0, MSIM_COMM_MAX_CHANNELS,
                               &channels, error)
       || !msim_ini_get_bool (ini, "case", "raw", FALSE, FALSE, &c->spec.raw, error)
@@ -627,6 +696,7 @@ read_case (const char *path, GError **error)
     }
   c->spec.op = (Op)op;
   c->spec.algo = (Algo)algo_i;
+  c->spec.proto = (Proto)proto_i;
   c->spec.ranks = c->ranks;
   c->spec.n_gpus = (guint)gpus;
   c->spec.channels = (guint)channels;
@@ -666,6 +736,7 @@ run_case (FidCase *c, GError **error)
              : c->metric == METRIC_ALGBW ? res.algbw_Bps
                                          : res.busbw_Bps;
   c->simulated = v * unit_scale (c->unit);
+  g_strlcpy (c->algorithm, res.algorithm, sizeof c->algorithm);
   c->error = (c->simulated - c->published) / c->published;
   if (fabs (c->error) < 5e-5)
     c->error = 0.0; /* print +0.0 %, not -0.0 %, for a line rate matched to 4 digits */
@@ -720,16 +791,17 @@ format_published (GString *s, const FidCase *c)
 static char *
 table_markdown (GPtrArray *cases)
 {
-  GString *s = g_string_new ("| case | metric | published | simulated | error | role | source |\n"
-                             "|---|---|---|---|---|---|---|\n");
+  GString *s = g_string_new (
+      "| case | metric | published | simulated | error | role | simulated as | source |\n"
+      "|---|---|---|---|---|---|---|---|\n");
   for (guint i = 0; i < cases->len; i++)
     {
       FidCase *c = g_ptr_array_index (cases, i);
       g_string_append_printf (s, "| %s | %s (%s) | ", c->name, metric_names[c->metric],
                               unit_names[c->unit]);
       format_published (s, c);
-      g_string_append_printf (s, " | %.4g | %+.1f %% | %s | %s |\n", c->simulated, 100 * c->error,
-                              role_names[c->role], c->source);
+      g_string_append_printf (s, " | %.4g | %+.1f %% | %s | %s | %s |\n", c->simulated,
+                              100 * c->error, role_names[c->role], c->algorithm, c->source);
     }
   guint n_all, n_val;
   double g_all = geomean_error (cases, -1, &n_all),
@@ -748,7 +820,8 @@ static char *
 table_csv (GPtrArray *cases)
 {
   GString *s = g_string_new (
-      "case,metric,unit,published,published_low,published_high,simulated,rel_error,role,source\n");
+      "case,metric,unit,published,published_low,published_high,simulated,rel_error,role,source,"
+      "algorithm\n");
   for (guint i = 0; i < cases->len; i++)
     {
       FidCase *c = g_ptr_array_index (cases, i);
@@ -757,9 +830,10 @@ table_csv (GPtrArray *cases)
         g_auto (GStrv) parts = g_strsplit (c->source, "\"", -1);
         src = g_strjoinv ("\"\"", parts);
       }
-      g_string_append_printf (s, "%s,%s,%s,%.10g,%.10g,%.10g,%.10g,%.6f,%s,\"%s\"\n", c->name,
+      g_string_append_printf (s, "%s,%s,%s,%.10g,%.10g,%.10g,%.10g,%.6f,%s,\"%s\",%s\n", c->name,
                               metric_names[c->metric], unit_names[c->unit], c->published, c->low,
-                              c->high, c->simulated, c->error, role_names[c->role], src);
+                              c->high, c->simulated, c->error, role_names[c->role], src,
+                              c->algorithm);
     }
   return g_string_free (s, FALSE);
 }
@@ -838,16 +912,16 @@ msim_cmd_fidelity (int argc, char **argv)
     if (!run_case (g_ptr_array_index (cases, i), &error))
       return msim_cli_fail (error);
 
-  printf ("%-32s %-6s %-22s %10s %8s  %s\n", "case", "metric", "published", "simulated", "error",
-          "role");
+  printf ("%-32s %-6s %-22s %10s %8s  %-11s %s\n", "case", "metric", "published", "simulated",
+          "error", "role", "simulated as");
   for (guint i = 0; i < cases->len; i++)
     {
       FidCase *c = g_ptr_array_index (cases, i);
       g_autoptr (GString) pub = g_string_new (NULL);
       format_published (pub, c);
       g_string_append_printf (pub, " %s", unit_names[c->unit]);
-      printf ("%-32s %-6s %-22s %10.4g %+7.1f%%  %s\n", c->name, metric_names[c->metric], pub->str,
-              c->simulated, 100 * c->error, role_names[c->role]);
+      printf ("%-32s %-6s %-22s %10.4g %+7.1f%%  %-11s %s\n", c->name, metric_names[c->metric],
+              pub->str, c->simulated, 100 * c->error, role_names[c->role], c->algorithm);
     }
   guint n_all, n_val;
   double g_all = geomean_error (cases, -1, &n_all),

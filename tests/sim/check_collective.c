@@ -379,6 +379,162 @@ START_TEST (test_tasks_overlap)
 }
 END_TEST
 
+
+/* 8 H100-like GPUs on one NVSwitch, no link efficiency (line rate = what
+ * NCCL's model sees); a ring step crosses two 0.3 us links, NCCL's LL
+ * hwLat on NVLink. */
+static char *
+sw8 (double nvlink_Bps, gboolean nvls)
+{
+  return g_strdup_printf ("[topology]\nname = sw8\nbuilder = nvswitch\ngpus = 8\n"
+                          "nvlink_bandwidth = %.17g\nnvlink_latency = 0.3e-6\n"
+                          "pcie_bandwidth = 10e9\npcie_latency = 1e-6\ngpu_arch = hopper\n"
+                          "nvls = %s\n",
+                          nvlink_Bps, nvls ? "true" : "false");
+}
+
+static MsimColl *
+run_tuned (Rig *r, const char *topo, guint protos, MsimCollKind kind, double bytes)
+{
+  MsimCommParams p;
+  msim_comm_params_init (&p);
+  p.nccl_tuning = TRUE;
+  p.nccl_protos = protos;
+  rig_init_params (r, topo, &p, TRUE);
+  guint gpus[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+  MsimColl *c = msim_coll_ring (r->comm, kind, gpus, 8, bytes, "coll", 0, -1);
+  submit_all (c);
+  ck_assert_int_eq (msim_engine_run (r->engine), MSIM_STEP_IDLE);
+  ck_assert (msim_coll_done (c));
+  return c;
+}
+
+START_TEST (test_nccl_ring_protocols)
+{
+  /* AllReduce of size on 8 ranks at B = 100 GB/s, one protocol at a time:
+   * t = baseLat + 14 (0.6 us + hwLat[NVLink][Ring][p] - 0.6 us + size/8 / (f B))
+   * with f = 1/4 for LL (25 GB/s, under the 87.7 GB/s LL ceiling), 0.92 for
+   * LL128, 1 for Simple; that is NCCL's own prediction.  The links carry
+   * the wire bytes size/8 / f per step and hop. */
+  g_autofree char *topo = sw8 (100e9, FALSE);
+  const double base_us[] = { 6.6, 14.0, 8.4 }, step_us[] = { 0.6, 1.9, 3.4 };
+  const double frac[] = { 0.25, 0.92, 1.0 };
+  const char *labels[] = { "Ring/LL", "Ring/LL128", "Ring/Simple" };
+  double size = 8e6;
+  for (int p = 0; p < MSIM_NCCL_N_PROTOS; p++)
+    {
+      Rig r;
+      MsimColl *c = run_tuned (&r, topo, 1u << p, MSIM_COLL_ALLREDUCE, size);
+      ck_assert_int_eq (msim_coll_nccl_algo (c), MSIM_NCCL_ALGO_RING);
+      ck_assert_int_eq (msim_coll_nccl_proto (c), p);
+      ck_assert_str_eq (msim_coll_algorithm_label (c), labels[p]);
+      MsimTime t = msim_coll_end (c) - msim_coll_start (c);
+      MsimTime expect = S (base_us[p] * 1e-6)
+                        + 14 * (S (step_us[p] * 1e-6) + S (size / 8 / (frac[p] * 100e9)));
+      ck_assert_msg (llabs (t - expect) <= 14,
+                     "%s: %" G_GINT64_FORMAT " ps, expected %" G_GINT64_FORMAT, labels[p], t,
+                     expect);
+      double pred;
+      ck_assert (msim_coll_nccl_prediction (c, &pred));
+      msim_ck_assert_near (msim_time_to_seconds (t), pred, 1e-6);
+      /* Payload vs wire: 14 steps x 8 hops of size/8, two links per hop. */
+      msim_ck_assert_near (msim_coll_bytes_moved (c), 14 * size, 1e-12);
+      msim_ck_assert_near (total_link_bytes (&r), 14 * 8 * 2 * (size / 8) / frac[p], 1e-6);
+      rig_clear (&r);
+    }
+}
+END_TEST
+
+START_TEST (test_nccl_protocol_switch)
+{
+  /* At 18 x 20.6 GB/s per port NCCL's model switches an 8-rank AllReduce
+   * from LL to LL128 at size* = (40.6 - 15.0) us / (1 / 50.11 - 1 / 194.93)
+   * GB/s: the simulation runs LL just below and LL128 just above, and
+   * takes NCCL's predicted time in both. */
+  g_autofree char *topo = sw8 (370.8e9, FALSE);
+  double bw_ll = 87.7 * 8 / 14, bw_128 = 370.8 * 0.92 * 8 / 14;
+  double star = (40.6 - 15.0) / (1 / bw_ll - 1 / bw_128) * 1e3;
+  for (int side = 0; side < 2; side++)
+    {
+      Rig r;
+      double size = star * (side ? 1.001 : 0.999);
+      MsimColl *c = run_tuned (&r, topo, MSIM_NCCL_PROTOS_ALL, MSIM_COLL_ALLREDUCE, size);
+      ck_assert_int_eq (msim_coll_nccl_proto (c),
+                        side ? MSIM_NCCL_PROTO_LL128 : MSIM_NCCL_PROTO_LL);
+      double pred;
+      ck_assert (msim_coll_nccl_prediction (c, &pred));
+      msim_ck_assert_near (msim_time_to_seconds (msim_coll_end (c) - msim_coll_start (c)), pred,
+                           1e-6);
+      rig_clear (&r);
+    }
+}
+END_TEST
+
+START_TEST (test_nccl_nvls_closed_form)
+{
+  /* NVLS on 8 ranks with 370.8 GB/s ports: NCCL's graph gives 8 heads of
+   * 40 GB/s, algbw = 5/6 x 320 GB/s.  Every port carries
+   * W = size x 370.8 / algbw up and down at once, so
+   * t = 23 us (NCCL's NVLS latency) + 0.3 us (the port) + size / algbw. */
+  g_autofree char *topo = sw8 (370.8e9, TRUE);
+  Rig r;
+  double size = 64.0 * 1048576;
+  MsimColl *c = run_tuned (&r, topo, MSIM_NCCL_PROTOS_ALL, MSIM_COLL_ALLREDUCE, size);
+  ck_assert_int_eq (msim_coll_nccl_algo (c), MSIM_NCCL_ALGO_NVLS);
+  ck_assert_str_eq (msim_coll_algorithm_label (c), "NVLS/Simple");
+  double algbw = 5.0 / 6.0 * 8 * 40e9;
+  double W = size * 370.8e9 / algbw;
+  MsimTime t = msim_coll_end (c) - msim_coll_start (c);
+  MsimTime expect = S (23e-6) + S (0.3e-6) + S (W / 370.8e9);
+  ck_assert_msg (llabs (t - expect) <= 2, "%" G_GINT64_FORMAT " vs %" G_GINT64_FORMAT, t, expect);
+  msim_ck_assert_near (total_link_bytes (&r), 16 * W, 1e-12);
+  msim_ck_assert_near (msim_coll_busbw (c), size / msim_time_to_seconds (t) * 14 / 8, 1e-12);
+  rig_clear (&r);
+  /* Small messages stay on the ring's LL protocol; NVLS off in the
+   * parameters (NCCL_ALGO=Ring) gives the ring at any size. */
+  c = run_tuned (&r, topo, MSIM_NCCL_PROTOS_ALL, MSIM_COLL_ALLREDUCE, 65536);
+  ck_assert_str_eq (msim_coll_algorithm_label (c), "Ring/LL");
+  rig_clear (&r);
+  MsimCommParams p;
+  msim_comm_params_init (&p);
+  p.nccl_tuning = TRUE;
+  p.nccl_algos = 1u << MSIM_NCCL_ALGO_RING;
+  rig_init_params (&r, topo, &p, TRUE);
+  guint gpus[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+  c = msim_coll_ring (r.comm, MSIM_COLL_ALLREDUCE, gpus, 8, size, "ar", 0, -1);
+  submit_all (c);
+  msim_engine_run (r.engine);
+  ck_assert_str_eq (msim_coll_algorithm_label (c), "Ring/Simple");
+  MsimNcclAlgo best;
+  ck_assert (msim_coll_nccl_choice (c, &best, NULL, NULL));
+  ck_assert_int_eq (best, MSIM_NCCL_ALGO_NVLS); /* what NCCL itself would run */
+  rig_clear (&r);
+}
+END_TEST
+
+START_TEST (test_nccl_legacy_default)
+{
+  /* Without nccl_tuning (the default) nothing is predicted and the ring
+   * runs as Simple. */
+  Rig r;
+  rig_init (&r, ring4, 5e-6, FALSE);
+  guint gpus[] = { 0, 1, 2, 3 };
+  MsimColl *c = msim_coll_ring (r.comm, MSIM_COLL_ALLGATHER, gpus, 4, 4e6, "ag", 0, -1);
+  submit_all (c);
+  msim_engine_run (r.engine);
+  ck_assert (!msim_coll_nccl_prediction (c, NULL));
+  ck_assert_str_eq (msim_coll_algorithm_label (c), "Ring/Simple");
+  guint two[] = { 0, 1 };
+  double b[4] = { 0, 1e3, 1e3, 0 };
+  MsimColl *a = msim_coll_alltoallv (r.comm, two, 2, b, "a2a", 0, -1);
+  ck_assert_str_eq (msim_coll_algorithm_label (a), "direct");
+  ck_assert_int_eq (msim_coll_nccl_algo (a), MSIM_NCCL_N_ALGOS);
+  submit_all (a);
+  msim_engine_run (r.engine);
+  rig_clear (&r);
+}
+END_TEST
+
 static Suite *
 collective_suite (void)
 {
@@ -395,6 +551,12 @@ collective_suite (void)
   tc = tcase_create ("calibration");
   tcase_add_test (tc, test_p2p_nvlink_efficiency);
   tcase_add_test (tc, test_effective_capacities);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("nccl");
+  tcase_add_test (tc, test_nccl_ring_protocols);
+  tcase_add_test (tc, test_nccl_protocol_switch);
+  tcase_add_test (tc, test_nccl_nvls_closed_form);
+  tcase_add_test (tc, test_nccl_legacy_default);
   suite_add_tcase (s, tc);
   tc = tcase_create ("alltoall");
   tcase_add_test (tc, test_alltoall_switch_closed_form);

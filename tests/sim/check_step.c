@@ -93,6 +93,7 @@ options (MsimStepOptions *o, MsimScheme scheme, guint64 tokens)
   o->prompt_len = 2;
   o->comm.base_latency_s = 0.0;
   o->comm.p2p_nvlink_efficiency = 1.0; /* exact hand-computed transfer times */
+  o->comm.nccl_tuning = FALSE;          /* the AllGather as a plain ring */
   o->check = TRUE;
 }
 

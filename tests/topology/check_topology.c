@@ -837,6 +837,12 @@ static const BadCase bad_cases[] = {
     { "t.ini:11: [link.h0] efficiency", "got 1.5" } },
   { "[topology]\n" NVS "nvlink_efficency = 0.8\n",
     { "t.ini:6: [topology] nvlink_efficency", "unknown key" } },
+  /* NCCL tuning keys: a known GPU generation; NVLS needs Hopper */
+  { "[topology]\n" NVS "gpu_arch = blackwell\n",
+    { "t.ini:6: [topology] gpu_arch", "blackwell" } },
+  { "[topology]\n" NVS "nvls = true\n", { "t.ini:6: [topology] nvls", "gpu_arch = hopper" } },
+  { "[topology]\n" NVS "gpu_arch = ampere\nnvls = true\n",
+    { "[topology] nvls", "got gpu_arch = ampere" } },
 };
 
 START_TEST (test_validation)
@@ -851,6 +857,31 @@ START_TEST (test_validation)
   for (int k = 0; k < 3 && c->expect[k]; k++)
     ck_assert_msg (strstr (error->message, c->expect[k]) != NULL,
                    "case %d: '%s' not in message '%s'", _i, c->expect[k], error->message);
+}
+END_TEST
+
+/* gpu_arch and nvls: unknown / false unless set; the presets state them. */
+START_TEST (test_nccl_keys)
+{
+  g_autoptr (MsimTopology) t = load_str ("[topology]\n" NVS);
+  ck_assert_int_eq (msim_topology_gpu_arch (t), MSIM_GPU_ARCH_UNKNOWN);
+  ck_assert (!msim_topology_nvls (t));
+  g_autoptr (MsimTopology) h = load_str ("[topology]\n" NVS "gpu_arch = hopper\nnvls = true\n");
+  ck_assert_int_eq (msim_topology_gpu_arch (h), MSIM_GPU_ARCH_HOPPER);
+  ck_assert (msim_topology_nvls (h));
+  const char *presets[] = { "dgx-a100", "wilkes3", "dgx-h100", "dgx-h100-cluster" };
+  const MsimGpuArch archs[] = { MSIM_GPU_ARCH_AMPERE, MSIM_GPU_ARCH_AMPERE, MSIM_GPU_ARCH_HOPPER,
+                                MSIM_GPU_ARCH_HOPPER };
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++)
+    {
+      const char *small[] = { "nodes=2", NULL };
+      g_autoptr (GError) error = NULL;
+      g_autoptr (MsimTopology) p = msim_topology_load_preset (
+          presets[i], g_str_has_suffix (presets[i], "cluster") ? small : NULL, &error);
+      ck_assert_msg (p != NULL, "%s: %s", presets[i], error ? error->message : "");
+      ck_assert_int_eq (msim_topology_gpu_arch (p), archs[i]);
+      ck_assert (!msim_topology_nvls (p));
+    }
 }
 END_TEST
 
@@ -1067,6 +1098,7 @@ topology_suite (void)
   tcase_add_loop_test (tc, test_validation, 0, G_N_ELEMENTS (bad_cases));
   tcase_add_test (tc, test_load_file_and_include);
   tcase_add_test (tc, test_link_efficiency);
+  tcase_add_test (tc, test_nccl_keys);
   suite_add_tcase (s, tc);
 
   tc = tcase_create ("export");
