@@ -912,7 +912,10 @@ msim_cmd_fidelity (int argc, char **argv)
     if (!run_case (g_ptr_array_index (cases, i), &error))
       return msim_cli_fail (error);
 
-  printf ("%-32s %-6s %-22s %10s %8s  %-11s %s\n", "case", "metric", "published", "simulated",
+  int w = 4; /* the case column fits the longest name */
+  for (guint i = 0; i < cases->len; i++)
+    w = MAX (w, (int)strlen (((FidCase *)g_ptr_array_index (cases, i))->name));
+  printf ("%-*s %-6s %-22s %10s %8s  %-11s %s\n", w, "case", "metric", "published", "simulated",
           "error", "role", "simulated as");
   for (guint i = 0; i < cases->len; i++)
     {
@@ -920,7 +923,7 @@ msim_cmd_fidelity (int argc, char **argv)
       g_autoptr (GString) pub = g_string_new (NULL);
       format_published (pub, c);
       g_string_append_printf (pub, " %s", unit_names[c->unit]);
-      printf ("%-32s %-6s %-22s %10.4g %+7.1f%%  %-11s %s\n", c->name, metric_names[c->metric],
+      printf ("%-*s %-6s %-22s %10.4g %+7.1f%%  %-11s %s\n", w, c->name, metric_names[c->metric],
               pub->str, c->simulated, 100 * c->error, role_names[c->role], c->algorithm);
     }
   guint n_all, n_val;
