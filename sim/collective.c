@@ -73,6 +73,7 @@ struct _MsimColl
   MsimNcclAlgo algo; /* MSIM_NCCL_N_ALGOS for AllToAll and send/recv */
   MsimNcclProto proto;
   gboolean tuned; /* chosen by NCCL's model */
+  gboolean one_host; /* every rank on one host (NCCL's one-node p2p rules) */
   double predicted_s;
   MsimNcclAlgo best_algo; /* NCCL's unrestricted choice */
   MsimNcclProto best_proto;
@@ -233,9 +234,13 @@ coll_new (MsimComm *comm, MsimCollKind kind, const guint *gpus, guint n, const c
   c->algo = ring_class ? MSIM_NCCL_ALGO_RING : MSIM_NCCL_N_ALGOS;
   c->proto = MSIM_NCCL_PROTO_SIMPLE;
   c->predicted_s = c->best_s = -1.0;
+  c->one_host = TRUE;
   for (guint r = 0; r < n; r++)
     {
       g_return_val_if_fail (gpus[r] < msim_topology_n_gpus (comm->topo), NULL);
+      c->one_host = c->one_host
+                    && msim_topology_gpu_host (comm->topo, gpus[r])
+                           == msim_topology_gpu_host (comm->topo, gpus[0]);
       guint stream = gpus[r] * comm->p.streams_per_gpu + comm->p.comm_stream;
       c->refs[r] = (RankRef){ c, r };
       c->tasks[r] = msim_task_external (comm->tasks, stream, name, category, arg, rank_started,
@@ -377,9 +382,19 @@ xfer_ready (Xfer *x)
         g_error ("collective: %s", error->message); /* topologies are validated connected */
       double wire_bytes = x->bytes / parts;
       MsimTime latency = route.latency_ps + comm->step_latency;
-      if ((a2a || c->kind == MSIM_COLL_SENDRECV) && comm->p.p2p_nvlink_efficiency < 1.0
-          && route_is_nvlink (comm->topo, &route))
+      gboolean p2p_nvlink
+          = (a2a || c->kind == MSIM_COLL_SENDRECV) && route_is_nvlink (comm->topo, &route);
+      if (p2p_nvlink && comm->p.p2p_nvlink_efficiency < 1.0)
         wire_bytes /= comm->p.p2p_nvlink_efficiency;
+      if (p2p_nvlink && comm->p.nccl_tuning && c->one_host)
+        {
+          /* The receiver copies the last chunk out after it arrived. */
+          MsimTime drain;
+          if (msim_time_from_seconds (
+                  msim_nccl_p2p_drain_s (x->bytes, c->n, msim_topology_gpu_arch (comm->topo)),
+                  &drain))
+            latency += drain;
+        }
       if (ring)
         {
           /* The protocol's share of the link and its latency per step. */

@@ -46,6 +46,12 @@ G_BEGIN_DECLS
  * Every flow pays the route latency of the topology plus the per-step
  * protocol latency; every call pays a base latency once.
  *
+ * NCCL's send/recv drain (nccl_tuning): an AllToAllv or send/recv
+ * transfer between GPUs of one host over NVLink only ends
+ * msim_nccl_p2p_drain_s() after its last byte, the receiver's copy-out of
+ * NCCL's last chunk (0 where moesim has no channel rate for the GPU
+ * generation; experiments/fidelity/p2p-model.md).
+ *
  * NCCL's algorithm and protocol choice (nccl_tuning, sim/nccl-tuning.h).
  * Without it (the default of msim_comm_params_init, so that existing
  * results do not move) AllGather, ReduceScatter and AllReduce are rings at
@@ -107,7 +113,8 @@ typedef struct
   guint a2a_subflows;
   gboolean a2a_spray;
   /* NCCL's algorithm/protocol choice for AllGather, ReduceScatter and
-   * AllReduce (see above).  FALSE: rings with the legacy latencies. */
+   * AllReduce, and its send/recv drain (see above).  FALSE: rings with the
+   * legacy latencies, no drain. */
   gboolean nccl_tuning;
   /* With nccl_tuning: the algorithms (1 << MsimNcclAlgo) and protocols
    * (1 << MsimNcclProto) to choose from, as NCCL_ALGO / NCCL_PROTO restrict

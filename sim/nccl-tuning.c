@@ -270,3 +270,46 @@ msim_nccl_proto_from_name (const char *name)
       return p;
   return -1;
 }
+
+/* 32-channel pool, 32 per peer: an 8 x H100 NVSwitch node (24 collective
+ * channels, rounded up to a power of two; NCCL's INIT log on p5.48xlarge). */
+#define P2P_POOL     32u
+#define P2P_PER_PEER 32u
+
+guint
+msim_nccl_p2p_channels (double bytes, guint n_ranks)
+{
+  if (!(bytes > 0.0))
+    return 0;
+  const double min_part = MSIM_NCCL_P2P_CHUNK_BYTES / 8.0, max_part = MSIM_NCCL_P2P_CHUNK_BYTES * 32.0;
+  guint n_min = P2P_PER_PEER;
+  while (n_min * MAX (n_ranks, 1u) > P2P_POOL && n_min > 1)
+    n_min /= 2;
+  guint nch = (guint)MIN ((double)n_min, ceil (bytes / min_part));
+  double part = MAX (min_part, ceil (bytes / nch));
+  while (part > max_part && nch <= P2P_PER_PEER / 2)
+    {
+      nch *= 2;
+      part = ceil (bytes / nch);
+    }
+  return nch;
+}
+
+double
+msim_nccl_p2p_channel_GBps (MsimGpuArch arch)
+{
+  /* 4 channels x b = 32 MiB / (818 - 421 us): nccl-tests sendrecv_perf,
+   * 8 x H100, NCCL 2.28.7 / 2.29.2 (xxrjun/nccl-tests-cluster). */
+  return arch == MSIM_GPU_ARCH_HOPPER ? 33554432.0 / 4.0 / 397e-6 / 1e9 : 0.0;
+}
+
+double
+msim_nccl_p2p_drain_s (double bytes, guint n_ranks, MsimGpuArch arch)
+{
+  double rate = msim_nccl_p2p_channel_GBps (arch);
+  guint nch = msim_nccl_p2p_channels (bytes, n_ranks);
+  if (rate <= 0.0 || nch == 0)
+    return 0.0;
+  double chunk = MIN ((double)MSIM_NCCL_P2P_CHUNK_BYTES, ceil (bytes / nch));
+  return chunk / (rate * 1e9);
+}

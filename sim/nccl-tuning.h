@@ -136,4 +136,38 @@ const char *msim_nccl_proto_name (MsimNcclProto proto); /* "LL", "LL128", "Simpl
 int msim_nccl_algo_from_name (const char *name);
 int msim_nccl_proto_from_name (const char *name);
 
+/*
+ * NCCL's send/recv (AllToAll, send/recv) between GPUs of one node, which
+ * its tuning model does not cover (experiments/fidelity/p2p-model.md has
+ * the derivation).  NCCL splits each send to a peer over channels, one
+ * thread block each: it starts from the per-peer maximum of a 32-channel
+ * pool halved until channels x ranks fit the pool (4 on 8 ranks, 16 on 2),
+ * takes no more than one channel per 64 KiB, and doubles the count while a
+ * channel's part would exceed 32 chunks of 512 KiB (src/enqueue.cc,
+ * scheduleP2pTasksToPlan and addP2pToPlan; P2P_NVL_CHUNKSIZE and the
+ * "32 p2p channels, 32 p2p channels per peer" of an 8 x H100 node,
+ * src/graph/paths.cc).  A chunk is written into the peer's buffer and then
+ * copied out by the receiver, so a transfer ends one chunk's copy after
+ * its last byte crossed the link: the pipeline's drain.
+ */
+
+/* NCCL's NVLink p2p chunk, bytes (P2P_NVL_CHUNKSIZE default). */
+#define MSIM_NCCL_P2P_CHUNK_BYTES (512u * 1024u)
+
+/* Channels NCCL gives one send of @bytes to one peer on a one-node
+ * communicator of @n_ranks ranks (>= 1; 0 for 0 bytes). */
+guint msim_nccl_p2p_channels (double bytes, guint n_ranks);
+
+/* One channel's copy rate in GB/s for @arch, or 0 where moesim has no
+ * measurement (then no drain is charged).  Hopper: 21.1, from nccl-tests
+ * sendrecv_perf on 8 x H100, where 4 channels move 32 MiB more in 397 us
+ * more between 32 and 64 MiB per rank (fidelity cases h100x8-sendrecv-32M
+ * and -64M). */
+double msim_nccl_p2p_channel_GBps (MsimGpuArch arch);
+
+/* The drain of a send of @bytes on a one-node communicator of @n_ranks
+ * ranks: its last chunk (a channel's part when smaller than a chunk)
+ * copied at one channel's rate, in seconds; 0 where the rate is unknown. */
+double msim_nccl_p2p_drain_s (double bytes, guint n_ranks, MsimGpuArch arch);
+
 G_END_DECLS

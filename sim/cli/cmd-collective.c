@@ -585,7 +585,16 @@ typedef struct
   double simulated;            /* in the case's unit */
   double error;                /* (simulated - published) / published */
   char algorithm[32];          /* what ran, e.g. "Ring/LL128" */
+  int timed;                   /* TIMED_TRANSFER or TIMED_SENDER */
 } FidCase;
+
+/* What a published time covers: the whole transfer (nccl-tests: both
+ * ranks' kernels), or only the sender's kernel (a profiler timing rank 0 of
+ * a send/recv), which ends before the receiver has copied out the last
+ * chunk (msim_nccl_p2p_drain_s). */
+static const char *const timed_names[] = { "transfer", "sender", NULL };
+#define TIMED_TRANSFER 0
+#define TIMED_SENDER   1
 
 static void
 fid_case_free (gpointer p)
@@ -603,7 +612,7 @@ static const char *const case_keys[]
     = { "name",      "description",   "topology",       "overrides", "op",   "gpus",
         "ranks",     "bytes",         "algo",           "proto",     "channels", "raw", "metric",
         "published", "published_low", "published_high", "unit",      "role", "source",
-        NULL };
+        "timed",     NULL };
 static const char *const case_groups[] = { "case", NULL };
 
 /* Reads one case file (see experiments/fidelity/README.md for the keys). */
@@ -651,11 +660,19 @@ read_case (const char *path, GError **error)
                                &c->high, error)
       || !msim_ini_get_choice (ini, "case", "unit", TRUE, 0, unit_names, &c->unit, error)
       || !msim_ini_get_choice (ini, "case", "role", FALSE, 0, role_names, &c->role, error)
-      || !msim_ini_get_string (ini, "case", "source", TRUE, NULL, &c->source, error))
+      || !msim_ini_get_string (ini, "case", "source", TRUE, NULL, &c->source, error)
+      || !msim_ini_get_choice (ini, "case", "timed", FALSE, TIMED_TRANSFER, timed_names,
+                               &c->timed, error))
     return NULL;
   if (!parse_bytes (bytes, &c->spec.bytes))
     {
       msim_ini_set_error (ini, error, "case", "bytes", "'%s' is not a size (e.g. 500M, 8G)", bytes);
+      return NULL;
+    }
+  if (c->timed == TIMED_SENDER && (op != OP_SENDRECV || c->metric != METRIC_TIME))
+    {
+      msim_ini_set_error (ini, error, "case", "timed",
+                          "'sender' is for the time of a sendrecv case");
       return NULL;
     }
   gboolean time_metric = c->metric == METRIC_TIME;
@@ -717,6 +734,23 @@ unit_scale (int unit)
   return unit == 1 ? 1e3 : unit == 2 ? 1e6 : 1e-9; /* ms, us, GB/s */
 }
 
+/* TRUE when a send from GPU @a to GPU @b is one the collectives charge
+ * NCCL's p2p drain for: both on one host, over NVLink only. */
+static gboolean
+sender_drains (MsimTopology *topo, guint a, guint b)
+{
+  if (msim_topology_gpu_host (topo, a) != msim_topology_gpu_host (topo, b))
+    return FALSE;
+  MsimRoute route;
+  if (!msim_topology_route (topo, msim_topology_gpu_vertex (topo, a),
+                            msim_topology_gpu_vertex (topo, b), 0, &route, NULL))
+    return FALSE;
+  for (guint i = 0; i < route.n_links; i++)
+    if (msim_topology_link_type (topo, route.links[i]) != MSIM_LINK_NVLINK)
+      return FALSE;
+  return route.n_links > 0;
+}
+
 static gboolean
 run_case (FidCase *c, GError **error)
 {
@@ -735,6 +769,9 @@ run_case (FidCase *c, GError **error)
   double v = c->metric == METRIC_TIME    ? res.time_s
              : c->metric == METRIC_ALGBW ? res.algbw_Bps
                                          : res.busbw_Bps;
+  if (c->timed == TIMED_SENDER && sender_drains (topo, c->ranks ? c->ranks[0] : 0,
+                                                 c->ranks ? c->ranks[1] : 1))
+    v -= msim_nccl_p2p_drain_s (c->spec.bytes, 2, msim_topology_gpu_arch (topo));
   c->simulated = v * unit_scale (c->unit);
   g_strlcpy (c->algorithm, res.algorithm, sizeof c->algorithm);
   c->error = (c->simulated - c->published) / c->published;

@@ -535,6 +535,38 @@ START_TEST (test_nccl_legacy_default)
 }
 END_TEST
 
+/* With NCCL's model on a one-host Hopper node, every NVLink send/recv of an
+ * AllToAll ends one chunk's drain after its last byte: on an ideal switch
+ * t = base + route latency + (n-1) b / B + drain(b, n), closed form;
+ * without the model, no drain. */
+START_TEST (test_alltoall_p2p_drain)
+{
+  for (int tuned = 0; tuned < 2; tuned++)
+    {
+      g_autofree char *topo = sw8 (100e9, FALSE);
+      MsimCommParams p;
+      msim_comm_params_init (&p);
+      p.base_latency_s = 2e-6;
+      p.nccl_tuning = tuned;
+      Rig r;
+      rig_init_params (&r, topo, &p, FALSE);
+      guint gpus[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+      double b = 3e6, bytes[64];
+      for (int i = 0; i < 64; i++)
+        bytes[i] = i % 9 == 0 ? 0.0 : b; /* nothing to itself */
+      MsimColl *c = msim_coll_alltoallv (r.comm, gpus, 8, bytes, "a2a", 0, -1);
+      submit_all (c);
+      msim_engine_run (r.engine);
+      double drain = tuned ? msim_nccl_p2p_drain_s (b, 8, MSIM_GPU_ARCH_HOPPER) : 0.0;
+      ck_assert (!tuned || drain > 0.0);
+      MsimTime expect = S (2e-6) + S (0.6e-6) + S (7 * b / 100e9) + S (drain);
+      ck_assert_int_eq (msim_coll_end (c) - msim_coll_start (c), expect);
+      msim_ck_assert_near (total_link_bytes (&r), 2 * 56 * b, 1e-12); /* bytes unchanged */
+      rig_clear (&r);
+    }
+}
+END_TEST
+
 static Suite *
 collective_suite (void)
 {
@@ -557,6 +589,7 @@ collective_suite (void)
   tcase_add_test (tc, test_nccl_protocol_switch);
   tcase_add_test (tc, test_nccl_nvls_closed_form);
   tcase_add_test (tc, test_nccl_legacy_default);
+  tcase_add_test (tc, test_alltoall_p2p_drain);
   suite_add_tcase (s, tc);
   tc = tcase_create ("alltoall");
   tcase_add_test (tc, test_alltoall_switch_closed_form);

@@ -291,6 +291,42 @@ START_TEST (test_select_is_minimum)
 }
 END_TEST
 
+/* NCCL's channels per peer for send/recv on one node (enqueue.cc): from a
+ * 32-channel pool, 4 per peer on 8 ranks, 16 on 2, 32 on 1; at most one
+ * per 64 KiB; doubled while a channel's part exceeds 16 MiB, up to 32. */
+START_TEST (test_p2p_channels)
+{
+  const double KiB = 1024.0, MiB = 1048576.0;
+  ck_assert_uint_eq (msim_nccl_p2p_channels (0, 8), 0);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (1, 8), 1);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (64 * KiB, 8), 1);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (64 * KiB + 1, 8), 2);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (200 * KiB, 8), 4);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (64 * MiB, 8), 4);       /* parts of 16 MiB */
+  ck_assert_uint_eq (msim_nccl_p2p_channels (64 * MiB + 4096, 8), 8); /* one byte over */
+  ck_assert_uint_eq (msim_nccl_p2p_channels (128 * MiB, 8), 8);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (256 * MiB, 8), 16);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (512 * MiB, 8), 32);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (16384 * MiB, 8), 32); /* the cap */
+  ck_assert_uint_eq (msim_nccl_p2p_channels (8 * MiB, 2), 16);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (8 * MiB, 4), 8);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (8 * MiB, 1), 32);
+  ck_assert_uint_eq (msim_nccl_p2p_channels (8 * MiB, 64), 1);
+
+  /* The drain: one chunk (or a smaller part) at one channel's rate, 4
+   * channels moving 32 MiB in 397 us on Hopper; nothing elsewhere. */
+  double rate = 33554432.0 / 4.0 / 397e-6;
+  msim_ck_assert_near (msim_nccl_p2p_channel_GBps (MSIM_GPU_ARCH_HOPPER), rate / 1e9, 1e-12);
+  msim_ck_assert_near (msim_nccl_p2p_drain_s (8 * MiB, 8, MSIM_GPU_ARCH_HOPPER), 512 * KiB / rate,
+                       1e-12);
+  /* 100 KiB over 2 channels: parts of 50 KiB, smaller than a chunk. */
+  msim_ck_assert_near (msim_nccl_p2p_drain_s (100 * KiB, 8, MSIM_GPU_ARCH_HOPPER), 50 * KiB / rate,
+                       1e-12);
+  ck_assert (msim_nccl_p2p_drain_s (8 * MiB, 8, MSIM_GPU_ARCH_AMPERE) == 0.0);
+  ck_assert (msim_nccl_p2p_drain_s (0, 8, MSIM_GPU_ARCH_HOPPER) == 0.0);
+}
+END_TEST
+
 static Suite *
 nccl_tuning_suite (void)
 {
@@ -305,6 +341,9 @@ nccl_tuning_suite (void)
   suite_add_tcase (s, tc);
   tc = tcase_create ("tree");
   tcase_add_test (tc, test_tree_multinode);
+  suite_add_tcase (s, tc);
+  tc = tcase_create ("p2p");
+  tcase_add_test (tc, test_p2p_channels);
   suite_add_tcase (s, tc);
   tc = tcase_create ("selection");
   tcase_add_test (tc, test_select_is_minimum);
