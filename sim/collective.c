@@ -90,6 +90,9 @@ struct _MsimComm
   MsimTime base_latency, step_latency;
   GPtrArray *colls;
   guint64 flow_counter; /* ECMP hash input, unique per transfer */
+  /* First of the GPUs' p2p channel links (msim_comm_network_links), or
+   * G_MAXUINT when the network has none. */
+  guint chan_base;
   /* Every transfer of every collective, in blocks of XFER_BLOCK: a step
    * plans ~10^5 of them, and one allocation each cost more than planning
    * them (measured with callgrind on bench step). */
@@ -147,6 +150,33 @@ msim_comm_link_capacities (const MsimTopology *topo, gboolean effective, double 
                                 : msim_topology_link_capacity (topo, l);
 }
 
+/* Channel capacity on the wire: a channel moves payload at NCCL's rate,
+ * and send/recv wire bytes are payload / p2p_nvlink_efficiency. */
+static double
+p2p_channel_Bps (const MsimTopology *topo, const MsimCommParams *params)
+{
+  if (!params->nccl_tuning)
+    return 0.0;
+  double eff = params->p2p_nvlink_efficiency > 0.0 ? params->p2p_nvlink_efficiency : 1.0;
+  return msim_nccl_p2p_channel_GBps (msim_topology_gpu_arch (topo)) * 1e9 / eff;
+}
+
+guint
+msim_comm_network_links (const MsimTopology *topo, const MsimCommParams *params,
+                         gboolean effective, double *capacity_Bps)
+{
+  guint nl = msim_topology_n_links (topo);
+  double ch = effective ? p2p_channel_Bps (topo, params) : 0.0;
+  guint n = nl + (ch > 0.0 ? msim_topology_n_gpus (topo) * MSIM_NCCL_P2P_POOL : 0);
+  if (capacity_Bps != NULL)
+    {
+      msim_comm_link_capacities (topo, effective, capacity_Bps);
+      for (guint l = nl; l < n; l++)
+        capacity_Bps[l] = ch;
+    }
+  return n;
+}
+
 /* A zeroed transfer from the comm's blocks. */
 static Xfer *
 xfer_alloc (MsimComm *comm)
@@ -188,6 +218,11 @@ msim_comm_new (MsimTopology *topo, MsimNetwork *net, MsimTasks *tasks, const Msi
     c->base_latency = 0;
   if (!msim_time_from_seconds (params->step_latency_s, &c->step_latency))
     c->step_latency = 0;
+  c->chan_base = G_MAXUINT;
+  guint nl = msim_topology_n_links (topo);
+  if (p2p_channel_Bps (topo, params) > 0.0
+      && msim_network_n_links (net) >= nl + msim_topology_n_gpus (topo) * MSIM_NCCL_P2P_POOL)
+    c->chan_base = nl;
   c->colls = g_ptr_array_new_with_free_func (coll_free);
   c->xfer_blocks = g_ptr_array_new_with_free_func (g_free);
   return c;
@@ -334,6 +369,65 @@ route_hw (const MsimTopology *topo, const MsimRoute *route)
   return nvlink ? MSIM_NCCL_HW_NVLINK : MSIM_NCCL_HW_PCI;
 }
 
+/* The receiver's copy-out of the last chunk of a one-host NVLink send/recv
+ * transfer (with NCCL's models), else 0. */
+static MsimTime
+p2p_drain (const MsimColl *c, const Xfer *x, gboolean p2p_nvlink)
+{
+  MsimTime drain = 0;
+  if (p2p_nvlink && c->comm->p.nccl_tuning && c->one_host
+      && !msim_time_from_seconds (
+          msim_nccl_p2p_drain_s (x->bytes, c->n, msim_topology_gpu_arch (c->comm->topo)), &drain))
+    drain = 0;
+  return drain;
+}
+
+/* Whether @x goes as NCCL's channels: a one-host send/recv transfer with
+ * bytes over NVLink only, on a network with channel links. */
+static gboolean
+p2p_channels_apply (MsimColl *c, const Xfer *x, guint sv, guint dv)
+{
+  MsimComm *comm = c->comm;
+  if (comm->chan_base == G_MAXUINT || !c->one_host || x->bytes <= 0.0 || sv == dv
+      || (c->kind != MSIM_COLL_ALLTOALLV && c->kind != MSIM_COLL_SENDRECV))
+    return FALSE;
+  MsimRoute route;
+  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter, &route, NULL))
+    return FALSE;
+  return route_is_nvlink (comm->topo, &route);
+}
+
+/* Sends @x as NCCL does on one host: msim_nccl_p2p_channels() parts, part
+ * p on channel (d x channels_min + p) mod pool of the sender, d the peer's
+ * distance (its round), each through that channel's link then the route,
+ * each ending with the drain of its last chunk. */
+static void
+send_on_channels (MsimColl *c, Xfer *x, guint sv, guint dv)
+{
+  MsimComm *comm = c->comm;
+  MsimEngine *engine = msim_tasks_engine (comm->tasks);
+  MsimRoute route;
+  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, NULL))
+    g_error ("collective: no route between GPUs"); /* checked by p2p_channels_apply */
+  guint nch = msim_nccl_p2p_channels (x->bytes, c->n);
+  guint d = (x->dst + c->n - x->src) % c->n;
+  guint base = d * msim_nccl_p2p_channels_min (c->n);
+  double wire_bytes = x->bytes / nch;
+  if (comm->p.p2p_nvlink_efficiency < 1.0)
+    wire_bytes /= comm->p.p2p_nvlink_efficiency;
+  MsimTime latency = route.latency_ps + comm->step_latency + p2p_drain (c, x, TRUE);
+  guint32 links[1 + MSIM_ROUTE_MAX_HOPS];
+  memcpy (links + 1, route.links, route.n_links * sizeof (guint32));
+  x->parts = nch;
+  for (guint p = 0; p < nch; p++)
+    {
+      links[0] = comm->chan_base + c->gpus[x->src] * MSIM_NCCL_P2P_POOL
+                 + (base + p) % MSIM_NCCL_P2P_POOL;
+      msim_network_start_flow (comm->net, msim_engine_now (engine), links, route.n_links + 1,
+                               latency, wire_bytes, xfer_flow_done, x);
+    }
+}
+
 /* One prerequisite of @x is met; start its flow when none are left. */
 static void
 xfer_ready (Xfer *x)
@@ -369,6 +463,11 @@ xfer_ready (Xfer *x)
     parts = MAX (msim_topology_n_paths (comm->topo, sv, dv), 1u);
   else if (a2a && comm->p.a2a_subflows > 1)
     parts = comm->p.a2a_subflows;
+  else if (p2p_channels_apply (c, x, sv, dv))
+    {
+      send_on_channels (c, x, sv, dv);
+      return;
+    }
   x->parts = parts;
   for (guint k = 0; k < parts; k++)
     {
@@ -386,15 +485,7 @@ xfer_ready (Xfer *x)
           = (a2a || c->kind == MSIM_COLL_SENDRECV) && route_is_nvlink (comm->topo, &route);
       if (p2p_nvlink && comm->p.p2p_nvlink_efficiency < 1.0)
         wire_bytes /= comm->p.p2p_nvlink_efficiency;
-      if (p2p_nvlink && comm->p.nccl_tuning && c->one_host)
-        {
-          /* The receiver copies the last chunk out after it arrived. */
-          MsimTime drain;
-          if (msim_time_from_seconds (
-                  msim_nccl_p2p_drain_s (x->bytes, c->n, msim_topology_gpu_arch (comm->topo)),
-                  &drain))
-            latency += drain;
-        }
+      latency += p2p_drain (c, x, p2p_nvlink);
       if (ring)
         {
           /* The protocol's share of the link and its latency per step. */

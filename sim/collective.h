@@ -146,6 +146,20 @@ void msim_comm_params_init (MsimCommParams *params);
  * efficiency) when @effective, else their line rates.  O(links). */
 void msim_comm_link_capacities (const MsimTopology *topo, gboolean effective, double *capacity_Bps);
 
+/* The links a network for the collectives of @params on @topo should have,
+ * returned as a count, with their capacities in @capacity_Bps (may be NULL
+ * to count; else room for the count): the topology's links
+ * (msim_comm_link_capacities), then, when @effective and @params use
+ * NCCL's models on a GPU generation with a known p2p channel rate,
+ * MSIM_NCCL_P2P_POOL channel links per GPU, each one of NCCL's send/recv
+ * channels (a thread block), of that rate in payload bytes.  A comm on a
+ * network with these links sends each one-host NVLink transfer of an
+ * AllToAllv or send/recv as NCCL's channels for it, one sub-flow per
+ * channel through the sender's channel link, which caps a lone send at
+ * channels x rate (see experiments/fidelity/p2p-model.md). */
+guint msim_comm_network_links (const MsimTopology *topo, const MsimCommParams *params,
+                               gboolean effective, double *capacity_Bps);
+
 typedef struct _MsimComm MsimComm;
 typedef struct _MsimColl MsimColl;
 

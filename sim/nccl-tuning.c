@@ -273,8 +273,17 @@ msim_nccl_proto_from_name (const char *name)
 
 /* 32-channel pool, 32 per peer: an 8 x H100 NVSwitch node (24 collective
  * channels, rounded up to a power of two; NCCL's INIT log on p5.48xlarge). */
-#define P2P_POOL     32u
+#define P2P_POOL     MSIM_NCCL_P2P_POOL
 #define P2P_PER_PEER 32u
+
+guint
+msim_nccl_p2p_channels_min (guint n_ranks)
+{
+  guint n_min = P2P_PER_PEER;
+  while (n_min * MAX (n_ranks, 1u) > P2P_POOL && n_min > 1)
+    n_min /= 2;
+  return n_min;
+}
 
 guint
 msim_nccl_p2p_channels (double bytes, guint n_ranks)
@@ -282,9 +291,7 @@ msim_nccl_p2p_channels (double bytes, guint n_ranks)
   if (!(bytes > 0.0))
     return 0;
   const double min_part = MSIM_NCCL_P2P_CHUNK_BYTES / 8.0, max_part = MSIM_NCCL_P2P_CHUNK_BYTES * 32.0;
-  guint n_min = P2P_PER_PEER;
-  while (n_min * MAX (n_ranks, 1u) > P2P_POOL && n_min > 1)
-    n_min /= 2;
+  guint n_min = msim_nccl_p2p_channels_min (n_ranks);
   guint nch = (guint)MIN ((double)n_min, ceil (bytes / min_part));
   double part = MAX (min_part, ceil (bytes / nch));
   while (part > max_part && nch <= P2P_PER_PEER / 2)

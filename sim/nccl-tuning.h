@@ -154,6 +154,13 @@ int msim_nccl_proto_from_name (const char *name);
 /* NCCL's NVLink p2p chunk, bytes (P2P_NVL_CHUNKSIZE default). */
 #define MSIM_NCCL_P2P_CHUNK_BYTES (512u * 1024u)
 
+/* NCCL's p2p channel pool on one node, channels (thread blocks) per GPU. */
+#define MSIM_NCCL_P2P_POOL 32u
+
+/* Channels NCCL starts a send to one peer from on a one-node communicator
+ * of @n_ranks ranks: the pool's share of one peer (4 on 8 ranks). */
+guint msim_nccl_p2p_channels_min (guint n_ranks);
+
 /* Channels NCCL gives one send of @bytes to one peer on a one-node
  * communicator of @n_ranks ranks (>= 1; 0 for 0 bytes). */
 guint msim_nccl_p2p_channels (double bytes, guint n_ranks);

@@ -2014,16 +2014,17 @@ msim_offload_run (MsimRunConfig *cfg, const MsimOffloadOptions *o, GError **erro
     return NULL;
 
   sim->engine = msim_engine_new ();
-  guint nl = msim_topology_n_links (cfg->topology);
-  g_autofree double *cap = g_new (double, nl);
-  /* Achievable bandwidth (line rate x efficiency), as the step engine. */
-  msim_comm_link_capacities (cfg->topology, TRUE, cap);
-  sim->net = msim_network_new (sim->engine, nl, cap, cfg->options.network);
-  msim_network_set_check (sim->net, cfg->options.check, FALSE);
-  sim->tasks = msim_tasks_new (sim->engine, STREAMS_PER_GPU * G);
   MsimCommParams cp = cfg->options.comm;
   cp.streams_per_gpu = STREAMS_PER_GPU;
   cp.comm_stream = 1;
+  /* Achievable bandwidth (line rate x efficiency) and NCCL's p2p channels,
+   * as the step engine. */
+  guint nl = msim_comm_network_links (cfg->topology, &cp, TRUE, NULL);
+  g_autofree double *cap = g_new (double, nl);
+  msim_comm_network_links (cfg->topology, &cp, TRUE, cap);
+  sim->net = msim_network_new (sim->engine, nl, cap, cfg->options.network);
+  msim_network_set_check (sim->net, cfg->options.check, FALSE);
+  sim->tasks = msim_tasks_new (sim->engine, STREAMS_PER_GPU * G);
   sim->comm = msim_comm_new (cfg->topology, sim->net, sim->tasks, &cp);
   sim->fetches = g_ptr_array_new_with_free_func (g_free);
   sim->accesses = g_array_new (FALSE, TRUE, sizeof (AccessRec));

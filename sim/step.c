@@ -1231,11 +1231,11 @@ msim_step_run (MsimTopology *topo, const MsimModelSpec *model, const MsimGpuSpec
   run->mem_weights = g_new0 (double, G);
   run->mem_kv = g_new0 (double, G);
   run->engine = msim_engine_new ();
-  guint nl = msim_topology_n_links (topo);
-  g_autofree double *cap = g_new (double, nl);
   /* Achievable bandwidth (line rate x the preset's protocol efficiency),
-   * as calibrated in experiments/fidelity. */
-  msim_comm_link_capacities (topo, TRUE, cap);
+   * as calibrated in experiments/fidelity, and NCCL's p2p channels. */
+  guint nl = msim_comm_network_links (topo, &options->comm, TRUE, NULL);
+  g_autofree double *cap = g_new (double, nl);
+  msim_comm_network_links (topo, &options->comm, TRUE, cap);
   run->net = msim_network_new (run->engine, nl, cap, options->network);
   msim_network_set_check (run->net, options->check, FALSE);
   run->tasks = msim_tasks_new (run->engine, 2 * G);

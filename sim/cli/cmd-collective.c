@@ -298,10 +298,6 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
     return FALSE;
   gint64 t0 = g_get_monotonic_time ();
   g_autoptr (MsimEngine) engine = msim_engine_new ();
-  guint nl = msim_topology_n_links (topo);
-  g_autofree double *cap = g_new (double, MAX (nl, 1));
-  msim_comm_link_capacities (topo, !spec->raw, cap);
-  g_autoptr (MsimNetwork) net = msim_network_new (engine, nl, cap, MSIM_NETWORK_MAXMIN);
   g_autoptr (MsimTasks) tasks = msim_tasks_new (engine, 2 * msim_topology_n_gpus (topo));
   MsimCommParams p;
   msim_comm_params_init (&p);
@@ -320,10 +316,15 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
     p.nccl_protos = 1u << (spec->proto == PROTO_LL      ? MSIM_NCCL_PROTO_LL
                            : spec->proto == PROTO_LL128 ? MSIM_NCCL_PROTO_LL128
                                                         : MSIM_NCCL_PROTO_SIMPLE);
+  guint nl = msim_comm_network_links (topo, &p, !spec->raw, NULL);
+  g_autofree double *cap = g_new (double, MAX (nl, 1));
+  msim_comm_network_links (topo, &p, !spec->raw, cap);
+  g_autoptr (MsimNetwork) net = msim_network_new (engine, nl, cap, MSIM_NETWORK_MAXMIN);
   g_autoptr (MsimComm) comm = msim_comm_new (topo, net, tasks, &p);
 
   MsimColl *coll = NULL;
   D2hDone d2h = { -1 };
+  gboolean sendrecv_ring = FALSE;
   switch (spec->op)
     {
       case OP_ALLTOALL:
@@ -346,7 +347,18 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
         coll = msim_coll_ring (comm, MSIM_COLL_ALLREDUCE, gpus, n, spec->bytes, "allreduce", 0, -1);
         break;
       case OP_SENDRECV:
-        coll = msim_coll_sendrecv (comm, gpus[0], gpus[n - 1], spec->bytes, "sendrecv", 0, -1);
+        if (spec->ranks != NULL)
+          coll = msim_coll_sendrecv (comm, gpus[0], gpus[1], spec->bytes, "sendrecv", 0, -1);
+        else
+          {
+            /* nccl-tests sendrecv_perf: on a communicator of n ranks, every
+             * rank sends S to the next and receives S from the previous. */
+            g_autofree double *m = g_new0 (double, (gsize)n * n);
+            for (guint r = 0; r < n; r++)
+              m[(gsize)r * n + (r + 1) % n] = spec->bytes;
+            coll = msim_coll_alltoallv (comm, gpus, n, m, "sendrecv", 0, -1);
+            sendrecv_ring = TRUE;
+          }
         break;
       case OP_D2H:
         {
@@ -377,6 +389,12 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
       res->algbw_Bps = msim_coll_algbw (coll);
       res->busbw_Bps = msim_coll_busbw (coll);
       g_strlcpy (res->algorithm, msim_coll_algorithm_label (coll), sizeof res->algorithm);
+      if (sendrecv_ring)
+        {
+          /* nccl-tests: algbw = S / t, busbw = algbw for send/recv. */
+          res->algbw_Bps = res->busbw_Bps = res->time_s > 0 ? spec->bytes / res->time_s : 0.0;
+          g_strlcpy (res->algorithm, "p2p ring", sizeof res->algorithm);
+        }
       MsimNcclAlgo ba;
       MsimNcclProto bp;
       res->predicted_s = res->nccl_pick_s = -1.0;
@@ -449,9 +467,11 @@ msim_bench_collective (int argc, char **argv)
     { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topo_s, "Topology file or preset name", "T" },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets,
       "Override a [topology] key, e.g. --set nodes=2 (repeatable)", "KEY=VALUE" },
-    { "gpus", 0, 0, G_OPTION_ARG_INT, &gpus, "Use the first N GPUs (default: all)", "N" },
+    { "gpus", 0, 0, G_OPTION_ARG_INT, &gpus,
+      "Use the first N GPUs (default: all; sendrecv: each sends to the next, as sendrecv_perf)",
+      "N" },
     { "ranks", 0, 0, G_OPTION_ARG_STRING, &ranks_s,
-      "Use these GPUs, e.g. 0,8 (sendrecv: source,destination)", "LIST" },
+      "Use these GPUs, e.g. 0,8 (sendrecv: source,destination, a 2-rank communicator)", "LIST" },
     { "bytes", 0, 0, G_OPTION_ARG_STRING, &bytes_s,
       "Size as nccl-tests counts it: 524288000, 500M, 64MiB, 8G (K/M/G = 2^10/2^20/2^30)", "B" },
     { "algo", 0, 0, G_OPTION_ARG_STRING, &algo_s,

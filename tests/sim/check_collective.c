@@ -567,6 +567,68 @@ START_TEST (test_alltoall_p2p_drain)
 }
 END_TEST
 
+/* With channel links (msim_comm_network_links on a Hopper node), a send is
+ * NCCL's channels, each capped at the channel rate b: a lone send of 8 MiB
+ * on a 2-rank communicator is 16 parts; on a 1000 GB/s switch the channels
+ * bind (t = base + latency + drain + (B/16)/b), on a 100 GB/s one the link
+ * does (t = ... + B/100e9).  On 8 ranks, every rank sending 64 MiB to the
+ * next gets 4 channels: t = ... + (B/4)/b. */
+START_TEST (test_p2p_channel_caps)
+{
+  const double b = msim_nccl_p2p_channel_GBps (MSIM_GPU_ARCH_HOPPER) * 1e9;
+  const double MiB = 1048576.0;
+  for (int fast = 0; fast < 2; fast++)
+    for (int ring8 = 0; ring8 < 2; ring8++)
+      {
+        g_autofree char *topo = sw8 (fast ? 1000e9 : 100e9, FALSE);
+        MsimCommParams p;
+        msim_comm_params_init (&p);
+        p.base_latency_s = 2e-6;
+        p.nccl_tuning = TRUE;
+        Rig r = { 0 };
+        GError *error = NULL;
+        r.topo = msim_topology_load_data (topo, -1, "test-topology.ini", &error);
+        ck_assert_msg (r.topo != NULL, "%s", error ? error->message : "");
+        r.engine = msim_engine_new ();
+        guint nl = msim_comm_network_links (r.topo, &p, TRUE, NULL);
+        ck_assert_uint_eq (nl, msim_topology_n_links (r.topo) + 8 * MSIM_NCCL_P2P_POOL);
+        g_autofree double *cap = g_new (double, nl);
+        msim_comm_network_links (r.topo, &p, TRUE, cap);
+        msim_ck_assert_near (cap[nl - 1], b, 1e-12);
+        r.net = msim_network_new (r.engine, nl, cap, MSIM_NETWORK_MAXMIN);
+        msim_network_set_check (r.net, TRUE, TRUE);
+        r.tasks = msim_tasks_new (r.engine, 16);
+        r.comm = msim_comm_new (r.topo, r.net, r.tasks, &p);
+        double B = ring8 ? 64 * MiB : 8 * MiB;
+        guint n = ring8 ? 8 : 2;
+        MsimColl *c;
+        if (ring8)
+          {
+            guint gpus[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+            double m[64] = { 0 };
+            for (guint i = 0; i < 8; i++)
+              m[i * 8 + (i + 1) % 8] = B;
+            c = msim_coll_alltoallv (r.comm, gpus, 8, m, "ring", 0, -1);
+          }
+        else
+          c = msim_coll_sendrecv (r.comm, 0, 5, B, "send", 0, -1);
+        submit_all (c);
+        msim_engine_run (r.engine);
+        guint nch = msim_nccl_p2p_channels (B, n);
+        ck_assert_uint_eq (nch, ring8 ? 4 : 16);
+        double rate = MIN (nch * b, fast ? 1000e9 : 100e9);
+        MsimTime expect = S (2e-6) + S (0.6e-6) + S (msim_nccl_p2p_drain_s (B, n, MSIM_GPU_ARCH_HOPPER))
+                          + S (B / rate);
+        /* Sub-flows end together up to a picosecond of rounding each. */
+        MsimTime got = msim_coll_end (c) - msim_coll_start (c);
+        ck_assert_msg (llabs (got - expect) <= 2, "got %" G_GINT64_FORMAT " expected %" G_GINT64_FORMAT,
+                       got, expect);
+        msim_ck_assert_near (total_link_bytes (&r), 2 * B * (ring8 ? 8 : 1), 1e-12);
+        rig_clear (&r);
+      }
+}
+END_TEST
+
 static Suite *
 collective_suite (void)
 {
@@ -590,6 +652,7 @@ collective_suite (void)
   tcase_add_test (tc, test_nccl_nvls_closed_form);
   tcase_add_test (tc, test_nccl_legacy_default);
   tcase_add_test (tc, test_alltoall_p2p_drain);
+  tcase_add_test (tc, test_p2p_channel_caps);
   suite_add_tcase (s, tc);
   tc = tcase_create ("alltoall");
   tcase_add_test (tc, test_alltoall_switch_closed_form);
