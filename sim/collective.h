@@ -46,11 +46,14 @@ G_BEGIN_DECLS
  * Every flow pays the route latency of the topology plus the per-step
  * protocol latency; every call pays a base latency once.
  *
- * NCCL's send/recv drain (nccl_tuning): an AllToAllv or send/recv
- * transfer between GPUs of one host over NVLink only ends
+ * NCCL's send/recv channels and drain (nccl_tuning): an AllToAllv or
+ * send/recv transfer between GPUs of one host over NVLink only ends
  * msim_nccl_p2p_drain_s() after its last byte, the receiver's copy-out of
- * NCCL's last chunk (0 where moesim has no channel rate for the GPU
- * generation; experiments/fidelity/p2p-model.md).
+ * NCCL's last chunk; on a network with channel links
+ * (msim_comm_network_links) it also goes as NCCL's channels, one sub-flow
+ * each through a channel link of the sender.  Neither applies where moesim
+ * has no channel rate for the GPU generation
+ * (experiments/fidelity/p2p-model.md).
  *
  * NCCL's algorithm and protocol choice (nccl_tuning, sim/nccl-tuning.h).
  * Without it (the default of msim_comm_params_init, so that existing
