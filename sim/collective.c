@@ -24,6 +24,7 @@ struct Xfer
   guint parts;     /* sub-flows still in flight (flow splitting) */
   GPtrArray *next; /* transfers waiting for this one */
   guint link;      /* G_MAXUINT: routed from src to dst; else this one link (NVLS) */
+  MsimTime drain;  /* after its last byte, until the receiver has it (NCCL p2p) */
 };
 
 typedef struct
@@ -220,7 +221,10 @@ msim_comm_new (MsimTopology *topo, MsimNetwork *net, MsimTasks *tasks, const Msi
     c->step_latency = 0;
   c->chan_base = G_MAXUINT;
   guint nl = msim_topology_n_links (topo);
-  if (p2p_channel_Bps (topo, params) > 0.0
+  /* Channels share their links with max-min only: the analytical mode
+   * gives every flow its route's bottleneck, so the sub-flows of one
+   * transfer would each get the whole link. */
+  if (p2p_channel_Bps (topo, params) > 0.0 && msim_network_model (net) == MSIM_NETWORK_MAXMIN
       && msim_network_n_links (net) >= nl + msim_topology_n_gpus (topo) * MSIM_NCCL_P2P_POOL)
     c->chan_base = nl;
   c->colls = g_ptr_array_new_with_free_func (coll_free);
@@ -327,13 +331,31 @@ rank_finish_one (MsimColl *c, guint r)
     }
 }
 
+static void xfer_complete (Xfer *x);
+
+static void
+xfer_drained (MsimEngine *engine, gpointer data)
+{
+  xfer_complete (data);
+}
+
 static void
 xfer_flow_done (MsimNetwork *net, const MsimFlowInfo *info, gpointer data)
 {
   Xfer *x = data;
-  MsimColl *c = x->coll;
   if (--x->parts > 0)
     return; /* other sub-flows of this transfer are still moving */
+  if (x->drain > 0)
+    msim_engine_schedule_in (msim_tasks_engine (x->coll->comm->tasks), x->drain, xfer_drained, x);
+  else
+    xfer_complete (x);
+}
+
+/* @x has arrived: release what waits for it. */
+static void
+xfer_complete (Xfer *x)
+{
+  MsimColl *c = x->coll;
   if (x->next)
     for (guint i = 0; i < x->next->len; i++)
       xfer_ready (g_ptr_array_index (x->next, i));
@@ -415,7 +437,8 @@ send_on_channels (MsimColl *c, Xfer *x, guint sv, guint dv)
   double wire_bytes = x->bytes / nch;
   if (comm->p.p2p_nvlink_efficiency < 1.0)
     wire_bytes /= comm->p.p2p_nvlink_efficiency;
-  MsimTime latency = route.latency_ps + comm->step_latency + p2p_drain (c, x, TRUE);
+  MsimTime latency = route.latency_ps + comm->step_latency;
+  x->drain = p2p_drain (c, x, TRUE);
   guint32 links[1 + MSIM_ROUTE_MAX_HOPS];
   memcpy (links + 1, route.links, route.n_links * sizeof (guint32));
   x->parts = nch;
@@ -485,7 +508,8 @@ xfer_ready (Xfer *x)
           = (a2a || c->kind == MSIM_COLL_SENDRECV) && route_is_nvlink (comm->topo, &route);
       if (p2p_nvlink && comm->p.p2p_nvlink_efficiency < 1.0)
         wire_bytes /= comm->p.p2p_nvlink_efficiency;
-      latency += p2p_drain (c, x, p2p_nvlink);
+      if (k == 0)
+        x->drain = p2p_drain (c, x, p2p_nvlink);
       if (ring)
         {
           /* The protocol's share of the link and its latency per step. */

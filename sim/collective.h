@@ -159,7 +159,9 @@ void msim_comm_link_capacities (const MsimTopology *topo, gboolean effective, do
  * network with these links sends each one-host NVLink transfer of an
  * AllToAllv or send/recv as NCCL's channels for it, one sub-flow per
  * channel through the sender's channel link, which caps a lone send at
- * channels x rate (see experiments/fidelity/p2p-model.md). */
+ * channels x rate (see experiments/fidelity/p2p-model.md).  Max-min
+ * networks only: the analytical mode, which shares nothing, sends each
+ * transfer as one flow (with the drain, without the cap). */
 guint msim_comm_network_links (const MsimTopology *topo, const MsimCommParams *params,
                                gboolean effective, double *capacity_Bps);
 

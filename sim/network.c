@@ -1676,6 +1676,12 @@ msim_network_link_load (MsimNetwork *net, guint link)
   return net->al ? net->al[link].load : net->links[link].load;
 }
 
+MsimNetworkModel
+msim_network_model (const MsimNetwork *net)
+{
+  return net->model;
+}
+
 guint
 msim_network_n_links (const MsimNetwork *net)
 {

@@ -96,6 +96,7 @@ double msim_network_flow_rate (MsimNetwork *net, MsimFlowId id);
 double msim_network_link_bytes (MsimNetwork *net, guint link);
 double msim_network_link_load (MsimNetwork *net, guint link);
 guint msim_network_n_links (const MsimNetwork *net);
+MsimNetworkModel msim_network_model (const MsimNetwork *net);
 guint msim_network_link_flows (const MsimNetwork *net, guint link); /* active flows on it */
 
 /* When enabled, every re-solve verifies the invariants: no link above its
