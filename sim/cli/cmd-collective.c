@@ -254,6 +254,15 @@ spec_check_algo (const CollSpec *spec, GError **error)
                    proto_names[spec->proto], op_names[spec->op]);
       return FALSE;
     }
+  if (spec->raw && (spec->algo == ALGO_NVLS || spec->proto != PROTO_DEFAULT))
+    {
+      g_set_error (error, MSIM_ERROR, MSIM_ERROR_INPUT,
+                   "raw line rates run a plain ring without NCCL's models, so %s '%s' cannot "
+                   "be honoured",
+                   spec->algo == ALGO_NVLS ? "algorithm" : "protocol",
+                   spec->algo == ALGO_NVLS ? algo_names[spec->algo] : proto_names[spec->proto]);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -307,7 +316,7 @@ simulate (const CollSpec *spec, MsimTopology *topo, CollResult *res, GError **er
   p.ring_channels = spec->channels;
   /* NCCL's algorithm and protocol choice, restricted as NCCL_ALGO and
    * NCCL_PROTO would restrict it. */
-  p.nccl_tuning = TRUE;
+  p.nccl_tuning = !spec->raw; /* line rates: an ideal transfer, no NCCL costs */
   if (spec->algo == ALGO_RING)
     p.nccl_algos = 1u << MSIM_NCCL_ALGO_RING;
   else if (spec->algo == ALGO_NVLS)
@@ -489,7 +498,7 @@ msim_bench_collective (int argc, char **argv)
     { "p2p-efficiency", 0, 0, G_OPTION_ARG_DOUBLE, &p2p,
       "Send/recv share of NVLink relative to rings (default: NCCL calibration 0.94)", "E" },
     { "raw", 0, 0, G_OPTION_ARG_NONE, &raw,
-      "Line rates: ignore link efficiencies and the send/recv efficiency", NULL },
+      "Line rates: ignore link efficiencies, the send/recv efficiency and NCCL's models", NULL },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs,
       "Repetitions; the median wall time is reported (default 3)", "R" },
     { NULL },
