@@ -629,6 +629,52 @@ START_TEST (test_p2p_channel_caps)
 }
 END_TEST
 
+/* No channel links without a channel rate (A100), without NCCL's models,
+ * or for line rates; on an analytical network a Hopper send is one flow
+ * with the drain and no cap. */
+START_TEST (test_p2p_channels_where_not)
+{
+  MsimCommParams p;
+  msim_comm_params_init (&p);
+  p.nccl_tuning = TRUE;
+  GError *error = NULL;
+  g_autofree char *hopper = sw8 (1000e9, FALSE);
+  g_autoptr (MsimTopology) h = msim_topology_load_data (hopper, -1, "h.ini", &error);
+  ck_assert_msg (h != NULL, "%s", error ? error->message : "");
+  guint nl = msim_topology_n_links (h);
+  ck_assert_uint_eq (msim_comm_network_links (h, &p, FALSE, NULL), nl); /* line rates */
+  g_autofree char *ampere = g_strdup (hopper);
+  char *arch = strstr (ampere, "gpu_arch = hopper");
+  ck_assert_ptr_nonnull (arch);
+  memcpy (arch, "gpu_arch = ampere", strlen ("gpu_arch = ampere"));
+  g_autoptr (MsimTopology) a = msim_topology_load_data (ampere, -1, "a.ini", &error);
+  ck_assert_msg (a != NULL, "%s", error ? error->message : "");
+  ck_assert_uint_eq (msim_comm_network_links (a, &p, TRUE, NULL), nl);
+  p.nccl_tuning = FALSE;
+  ck_assert_uint_eq (msim_comm_network_links (h, &p, TRUE, NULL), nl);
+
+  /* Analytical: the lone 8 MiB send runs at the link's 1000 GB/s. */
+  p.nccl_tuning = TRUE;
+  p.base_latency_s = 2e-6;
+  guint n = msim_comm_network_links (h, &p, TRUE, NULL);
+  g_autofree double *cap = g_new (double, n);
+  msim_comm_network_links (h, &p, TRUE, cap);
+  g_autoptr (MsimEngine) engine = msim_engine_new ();
+  g_autoptr (MsimNetwork) net = msim_network_new (engine, n, cap, MSIM_NETWORK_ANALYTICAL);
+  MsimTasks *tasks = msim_tasks_new (engine, 16);
+  MsimComm *comm = msim_comm_new (h, net, tasks, &p);
+  double B = 8 * 1048576.0;
+  MsimColl *c = msim_coll_sendrecv (comm, 0, 5, B, "send", 0, -1);
+  submit_all (c);
+  msim_engine_run (engine);
+  MsimTime expect = S (2e-6) + S (0.6e-6) + S (msim_nccl_p2p_drain_s (B, 2, MSIM_GPU_ARCH_HOPPER))
+                    + S (B / 1000e9);
+  ck_assert_int_eq (msim_coll_end (c) - msim_coll_start (c), expect);
+  msim_comm_free (comm);
+  msim_tasks_free (tasks);
+}
+END_TEST
+
 static Suite *
 collective_suite (void)
 {
@@ -653,6 +699,7 @@ collective_suite (void)
   tcase_add_test (tc, test_nccl_legacy_default);
   tcase_add_test (tc, test_alltoall_p2p_drain);
   tcase_add_test (tc, test_p2p_channel_caps);
+  tcase_add_test (tc, test_p2p_channels_where_not);
   suite_add_tcase (s, tc);
   tc = tcase_create ("alltoall");
   tcase_add_test (tc, test_alltoall_switch_closed_form);
