@@ -75,6 +75,7 @@ struct _MsimColl
   MsimNcclProto proto;
   gboolean tuned; /* chosen by NCCL's model */
   gboolean one_host; /* every rank on one host (NCCL's one-node p2p rules) */
+  MsimTime drain_max; /* the longest drain a transfer paid */
   double predicted_s;
   MsimNcclAlgo best_algo; /* NCCL's unrestricted choice */
   MsimNcclProto best_proto;
@@ -394,59 +395,59 @@ route_hw (const MsimTopology *topo, const MsimRoute *route)
 /* The receiver's copy-out of the last chunk of a one-host NVLink send/recv
  * transfer (with NCCL's models), else 0. */
 static MsimTime
-p2p_drain (const MsimColl *c, const Xfer *x, gboolean p2p_nvlink)
+p2p_drain (MsimColl *c, const Xfer *x, gboolean p2p_nvlink)
 {
   MsimTime drain = 0;
   if (p2p_nvlink && c->comm->p.nccl_tuning && c->one_host
       && !msim_time_from_seconds (
           msim_nccl_p2p_drain_s (x->bytes, c->n, msim_topology_gpu_arch (c->comm->topo)), &drain))
     drain = 0;
+  c->drain_max = MAX (c->drain_max, drain);
   return drain;
 }
 
 /* Whether @x goes as NCCL's channels: a one-host send/recv transfer with
- * bytes over NVLink only, on a network with channel links. */
+ * bytes over NVLink only, on a network with channel links.  Fills @route
+ * with the transfer's route (ECMP input: the comm's next flow number, which
+ * send_on_channels() then takes). */
 static gboolean
-p2p_channels_apply (MsimColl *c, const Xfer *x, guint sv, guint dv)
+p2p_channels_apply (MsimColl *c, const Xfer *x, guint sv, guint dv, MsimRoute *route)
 {
   MsimComm *comm = c->comm;
   if (comm->chan_base == G_MAXUINT || !c->one_host || x->bytes <= 0.0 || sv == dv
       || (c->kind != MSIM_COLL_ALLTOALLV && c->kind != MSIM_COLL_SENDRECV))
     return FALSE;
-  MsimRoute route;
-  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter, &route, NULL))
+  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter, route, NULL))
     return FALSE;
-  return route_is_nvlink (comm->topo, &route);
+  return route_is_nvlink (comm->topo, route);
 }
 
-/* Sends @x as NCCL does on one host: msim_nccl_p2p_channels() parts, part
- * p on channel (d x channels_min + p) mod pool of the sender, d the peer's
- * distance (its round), each through that channel's link then the route,
- * each ending with the drain of its last chunk. */
+/* Sends @x over @route as NCCL does on one host: msim_nccl_p2p_channels()
+ * parts, part p on channel (d x channels_min + p) mod pool of the sender, d
+ * the peer's distance (its round), each through that channel's link then
+ * the route, each ending with the drain of its last chunk. */
 static void
-send_on_channels (MsimColl *c, Xfer *x, guint sv, guint dv)
+send_on_channels (MsimColl *c, Xfer *x, const MsimRoute *route)
 {
   MsimComm *comm = c->comm;
   MsimEngine *engine = msim_tasks_engine (comm->tasks);
-  MsimRoute route;
-  if (!msim_topology_route (comm->topo, sv, dv, comm->flow_counter++, &route, NULL))
-    g_error ("collective: no route between GPUs"); /* checked by p2p_channels_apply */
+  comm->flow_counter++; /* the number p2p_channels_apply() routed with */
   guint nch = msim_nccl_p2p_channels (x->bytes, c->n);
   guint d = (x->dst + c->n - x->src) % c->n;
   guint base = d * msim_nccl_p2p_channels_min (c->n);
   double wire_bytes = x->bytes / nch;
   if (comm->p.p2p_nvlink_efficiency < 1.0)
     wire_bytes /= comm->p.p2p_nvlink_efficiency;
-  MsimTime latency = route.latency_ps + comm->step_latency;
+  MsimTime latency = route->latency_ps + comm->step_latency;
   x->drain = p2p_drain (c, x, TRUE);
   guint32 links[1 + MSIM_ROUTE_MAX_HOPS];
-  memcpy (links + 1, route.links, route.n_links * sizeof (guint32));
+  memcpy (links + 1, route->links, route->n_links * sizeof (guint32));
   x->parts = nch;
   for (guint p = 0; p < nch; p++)
     {
       links[0] = comm->chan_base + c->gpus[x->src] * MSIM_NCCL_P2P_POOL
                  + (base + p) % MSIM_NCCL_P2P_POOL;
-      msim_network_start_flow (comm->net, msim_engine_now (engine), links, route.n_links + 1,
+      msim_network_start_flow (comm->net, msim_engine_now (engine), links, route->n_links + 1,
                                latency, wire_bytes, xfer_flow_done, x);
     }
 }
@@ -474,8 +475,7 @@ xfer_ready (Xfer *x)
                                x->bytes, xfer_flow_done, x);
       return;
     }
-  gboolean ring = c->kind == MSIM_COLL_ALLGATHER || c->kind == MSIM_COLL_REDUCESCATTER
-                  || c->kind == MSIM_COLL_ALLREDUCE;
+  gboolean ring = c->algo != MSIM_NCCL_N_ALGOS; /* set for ring-class kinds only */
   /* Flow splitting (AllToAllv): `spray` divides the transfer evenly over
    * every equal-cost path, as ideal packet spraying would; `subflows = k`
    * sends k sub-flows that ECMP hashes independently, as an application
@@ -486,10 +486,14 @@ xfer_ready (Xfer *x)
     parts = MAX (msim_topology_n_paths (comm->topo, sv, dv), 1u);
   else if (a2a && comm->p.a2a_subflows > 1)
     parts = comm->p.a2a_subflows;
-  else if (p2p_channels_apply (c, x, sv, dv))
+  else
     {
-      send_on_channels (c, x, sv, dv);
-      return;
+      MsimRoute route;
+      if (p2p_channels_apply (c, x, sv, dv, &route))
+        {
+          send_on_channels (c, x, &route);
+          return;
+        }
     }
   x->parts = parts;
   for (guint k = 0; k < parts; k++)
@@ -986,6 +990,12 @@ double
 msim_coll_bytes_moved (const MsimColl *coll)
 {
   return coll->moved;
+}
+
+double
+msim_coll_drain_s (const MsimColl *coll)
+{
+  return msim_time_to_seconds (coll->drain_max);
 }
 
 double

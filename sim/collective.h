@@ -208,6 +208,9 @@ gboolean msim_coll_done (const MsimColl *coll);
 MsimTime msim_coll_start (const MsimColl *coll);     /* first rank's start */
 MsimTime msim_coll_end (const MsimColl *coll);       /* last rank's end */
 double msim_coll_bytes_moved (const MsimColl *coll); /* over the network */
+/* The longest NCCL p2p drain one of its transfers paid after its last byte
+ * (0 if none): what a timing of the sending rank alone leaves out. */
+double msim_coll_drain_s (const MsimColl *coll);
 double msim_coll_size (const MsimColl *coll);        /* S of nccl-tests */
 double msim_coll_algbw (const MsimColl *coll);       /* bytes/s */
 double msim_coll_busbw (const MsimColl *coll);

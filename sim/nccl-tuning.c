@@ -253,22 +253,26 @@ msim_nccl_proto_name (MsimNcclProto proto)
   return proto < MSIM_NCCL_N_PROTOS ? proto_names[proto] : "?";
 }
 
+/* Index of @name among @n @names, case-insensitive, or -1. */
+static int
+name_index (const char *const *names, int n, const char *name)
+{
+  for (int i = 0; i < n; i++)
+    if (name && g_ascii_strcasecmp (name, names[i]) == 0)
+      return i;
+  return -1;
+}
+
 int
 msim_nccl_algo_from_name (const char *name)
 {
-  for (int a = 0; a < MSIM_NCCL_N_ALGOS; a++)
-    if (name && g_ascii_strcasecmp (name, algo_names[a]) == 0)
-      return a;
-  return -1;
+  return name_index (algo_names, MSIM_NCCL_N_ALGOS, name);
 }
 
 int
 msim_nccl_proto_from_name (const char *name)
 {
-  for (int p = 0; p < MSIM_NCCL_N_PROTOS; p++)
-    if (name && g_ascii_strcasecmp (name, proto_names[p]) == 0)
-      return p;
-  return -1;
+  return name_index (proto_names, MSIM_NCCL_N_PROTOS, name);
 }
 
 /* 32-channel pool, 32 per peer: an 8 x H100 NVSwitch node (24 collective
