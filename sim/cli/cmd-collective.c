@@ -548,6 +548,9 @@ msim_bench_collective (int argc, char **argv)
                                        "--window >= 0, --channels in 0..%d, --p2p-efficiency in "
                                        "(0, 1]",
                                        MSIM_COMM_MAX_CHANNELS));
+  if (ranks_s != NULL && gpus > 0)
+    return msim_cli_fail (g_error_new (MSIM_ERROR, MSIM_ERROR_INPUT,
+                                       "bench collective: give either --gpus or --ranks, not both"));
   GError *error = NULL;
   g_autofree guint *ranks = NULL;
   if (ranks_s != NULL && !parse_ranks (ranks_s, &ranks, &spec.n_ranks, &error))
